@@ -1,0 +1,55 @@
+"""data_helpers: the companion package of the textbook on enormous 3D images.
+
+Modules, by concern:
+
+- :mod:`data_helpers.datasets` - sample data: download, verify, cache, open.
+- :mod:`data_helpers.server` - a local HTTP server (mirrors, remote-data lessons, tests).
+- :mod:`data_helpers.plotting` - figures of 3D images in physical units.
+- :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
+
+The sample heart image is derived from the Human Organ Atlas (HiP-CT),
+licensed CC-BY-4.0. Cite: Walsh, C. L. et al. Imaging intact human organs with
+local resolution of cellular structures using hierarchical phase-contrast
+tomography. Nature Methods 18, 1532-1541 (2021).
+"""
+
+from data_helpers.datasets import (
+    ARRAY_TYPES,
+    DATASETS,
+    DatasetInfo,
+    DataUnavailableError,
+    cache_dir,
+    data_source,
+    dataset_info,
+    download_all,
+    fetch_dataset,
+    heart_data_path,
+    load_dataset,
+    load_heart_data,
+)
+from data_helpers.plotting import show_slices
+from data_helpers.server import LocalServer, serve_directory
+from data_helpers.workspace import OutputFolderError, output_dir, repository_root
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARRAY_TYPES",
+    "DATASETS",
+    "DataUnavailableError",
+    "DatasetInfo",
+    "LocalServer",
+    "OutputFolderError",
+    "cache_dir",
+    "data_source",
+    "dataset_info",
+    "download_all",
+    "fetch_dataset",
+    "heart_data_path",
+    "load_dataset",
+    "load_heart_data",
+    "output_dir",
+    "repository_root",
+    "serve_directory",
+    "show_slices",
+]

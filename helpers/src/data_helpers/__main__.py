@@ -1,0 +1,98 @@
+"""Command line: ``python -m data_helpers {download,info,serve} ...``.
+
+Examples::
+
+    python -m data_helpers download                  # fetch and verify every sample dataset
+    python -m data_helpers download --cache ./cache  # ... into a folder you choose
+    python -m data_helpers info heart                # shape, voxel size, licence, citation
+    python -m data_helpers serve FOLDER --port 8000  # serve FOLDER on http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from data_helpers import datasets
+from data_helpers.server import LocalServer
+
+
+def _download(args: argparse.Namespace) -> int:
+    if args.cache:
+        os.environ[datasets.ENV_CACHE] = str(Path(args.cache).resolve())
+    names = args.dataset or list(datasets.DATASETS)
+    for name in names:
+        datasets.dataset_info(name)  # unknown names fail before any download
+    try:
+        paths = datasets.download_all(names)
+    except datasets.DataUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, path in paths.items():
+        print(f"{name}: verified {len(datasets.DATASETS[name].files)} files in {path}")
+    print(f"To use this cache elsewhere: copy {datasets.cache_dir()} and set {datasets.ENV_CACHE} to it.")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    for name in args.dataset or list(datasets.DATASETS):
+        print(f"{name}: {datasets.dataset_info(name)}")
+    print(f"cache folder: {datasets.cache_dir()}")
+    print(f"source: {datasets.data_source()}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    server = LocalServer(args.folder, host=args.host, port=args.port).start()
+    if args.url_file:
+        tmp = Path(args.url_file).with_suffix(".tmp")
+        tmp.write_text(server.url + "\n")
+        tmp.replace(args.url_file)  # appears whole, only once the server listens
+    print(f"Serving {server.directory} at {server.url} (Ctrl+C to stop)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_helpers", description="Companion tools of the textbook on enormous 3D images."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="download and verify sample datasets ahead of time")
+    p.add_argument("dataset", nargs="*", help=f"datasets to fetch (default: all of {list(datasets.DATASETS)})")
+    p.add_argument("--cache", help=f"cache folder to fill (default: ${datasets.ENV_CACHE} or the OS cache)")
+    p.set_defaults(func=_download)
+
+    p = sub.add_parser("info", help="describe sample datasets and where they come from")
+    p.add_argument("dataset", nargs="*")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("serve", help="serve a folder over HTTP on 127.0.0.1 (a data mirror)")
+    p.add_argument("folder")
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--url-file", help="write the server's URL to this file once it listens")
+    p.set_defaults(func=_serve)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

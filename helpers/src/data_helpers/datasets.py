@@ -1,0 +1,516 @@
+"""Sample datasets: download them once, verify every file, open them read-only.
+
+Each dataset is a set of files with pinned SHA-256 hashes (a *registry*, in
+`pooch`'s sense). Before a dataset is opened, every one of its files is checked
+against its hash. A missing or corrupted file is downloaded again; if that is
+impossible, :class:`DataUnavailableError` is raised. Wrong or partial data is
+never returned: zarr would silently read a missing chunk file as zeros, so the
+check happens before zarr ever sees the folder.
+
+Three environment variables change where data comes from:
+
+``DATA_HELPERS_CACHE``
+    Folder of the local cache. Default: the operating system's cache folder
+    (``~/.cache/data_helpers`` on Linux), as :func:`pooch.os_cache` gives it.
+``DATA_HELPERS_MIRROR``
+    Base URL of a mirror that serves the same files, for example
+    ``http://127.0.0.1:8000`` when ``python -m data_helpers serve FOLDER`` runs.
+    The file ``hoa_heart.zarr/.zarray`` is then fetched from
+    ``http://127.0.0.1:8000/hoa_heart.zarr/.zarray``.
+``DATA_HELPERS_OFFLINE``
+    Set to ``1`` to forbid any network use: only a complete, verified cache is
+    accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pooch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.array
+    import numpy as np
+    import zarr
+
+__all__ = [
+    "ARRAY_TYPES",
+    "DATASETS",
+    "DataUnavailableError",
+    "DatasetInfo",
+    "cache_dir",
+    "data_source",
+    "dataset_info",
+    "download_all",
+    "fetch_dataset",
+    "heart_data_path",
+    "load_dataset",
+    "load_heart_data",
+]
+
+ENV_CACHE = "DATA_HELPERS_CACHE"
+ENV_MIRROR = "DATA_HELPERS_MIRROR"
+ENV_OFFLINE = "DATA_HELPERS_OFFLINE"
+
+#: Where the sample data is published: an immutable address (a fixed commit).
+CANONICAL_BASE_URL = (
+    "https://raw.githubusercontent.com/HEFTIEProject/heftie-textbook/"
+    "1d59fbf341a433b327c1459fe217769446da8a8e/book/data/"
+)
+
+#: The values accepted by ``array_type``.
+ARRAY_TYPES = ("numpy", "zarr", "dask")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class DataUnavailableError(RuntimeError):
+    """A sample dataset is not in the cache and cannot be downloaded.
+
+    The message names the dataset, the file, the cache folder, and the ways
+    out: go online, set a mirror, or pre-download into a cache folder.
+    """
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What is known about one sample dataset, before it is downloaded.
+
+    Attributes
+    ----------
+    name
+        Short name used by :func:`load_dataset`, e.g. ``"heart"``.
+    title
+        One-line human description.
+    folder
+        Name of the Zarr store, relative to the base URL and the cache folder.
+    files
+        Mapping of file name (inside ``folder``) to its SHA-256 hex digest.
+    shape, dtype, chunks
+        Array shape, NumPy dtype name and chunk shape, in ``axes`` order.
+    axes
+        Axis names, slowest-varying first.
+    voxel_size
+        Physical size of one voxel along each axis, in ``unit``.
+    unit
+        UDUNITS-2 name of the length unit of ``voxel_size``, as OME-Zarr wants.
+    licence, citation, doi, source
+        Where the data comes from and how to credit it.
+    """
+
+    name: str
+    title: str
+    folder: str
+    files: dict[str, str]
+    shape: tuple[int, ...]
+    dtype: str
+    chunks: tuple[int, ...]
+    axes: tuple[str, ...]
+    voxel_size: tuple[float, ...]
+    unit: str
+    licence: str
+    citation: str
+    doi: str = ""
+    source: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the uncompressed array in bytes."""
+        import numpy as np
+
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+    @property
+    def registry(self) -> dict[str, str]:
+        """The pooch registry: ``folder/file`` -> ``sha256:<digest>``."""
+        return {f"{self.folder}/{f}": f"sha256:{h}" for f, h in self.files.items()}
+
+    def __str__(self) -> str:
+        size = " x ".join(str(s) for s in self.shape)
+        vox = " x ".join(f"{v:g}" for v in self.voxel_size)
+        return (
+            f"{self.title}\n"
+            f"  shape {size} ({', '.join(self.axes)}), {self.dtype}, chunks {self.chunks}\n"
+            f"  voxel size {vox} {self.unit}\n"
+            f"  licence {self.licence}\n"
+            f"  cite: {self.citation}"
+        )
+
+
+HEART = DatasetInfo(
+    name="heart",
+    title="Human heart, HiP-CT (Human Organ Atlas), pyramid level 6, 8 bit",
+    folder="hoa_heart.zarr",
+    files={
+        ".zarray": "6e53b6de6ad9d739c489dc18d27b124b9ebc809fe18ff65d58136227a234f6a1",
+        "0.0.0": "1ae8ffe6041a39680dfd685e40f590e8de510dc34c378e16b600ddfd6d504945",
+        "0.0.1": "dd3bd89017863c2197d65c1a8ee3afdb9350dd4dfd8d35038b675dfac8f505f1",
+        "0.0.2": "e83fd3090a03dcc3f24e60527789dc6c0d8bbc33a747e109353081aa151dc857",
+        "0.1.0": "afcc2708547b20a1a574d260b2ca24a854a9bc85fae23337eb54b80ddfb1e9ac",
+        "0.1.1": "6482a24b48dc43d967ef6255ad390931c631b9455480f8e50fd61f097f37dc72",
+        "0.1.2": "b66d241c39c0509f7e681fc15fe93c053e9f81af717d04a2c5226574722e8778",
+        "1.0.0": "6fda0ffbf58e84f2b28c78c7c5cae3e916bd9aec13411cfe2dcd36aa563e4ff6",
+        "1.0.1": "28680465bd407f591f4d2c9b1b2bc904b9ab05542409eb700495cfffcfddbbbe",
+        "1.0.2": "45b184354509c1de0b9c51091b1623d02dabb74a93dd2a0877c6ba50b50efc4b",
+        "1.1.0": "50a253223077eca97e418bc5beb62c949fc296930eed01e6c5ce91b0bfb53629",
+        "1.1.1": "4606b28fcba611164eac6b4da687faf4ed48d09178688738212bed34efb8428b",
+        "1.1.2": "3ffda08e913e2f7501f3e1a0f13b3d14456e81567f525a6fae859a4582042b72",
+    },
+    shape=(120, 120, 139),
+    dtype="uint8",
+    chunks=(64, 64, 64),
+    axes=("z", "y", "x"),
+    # HiP-CT pyramids halve every axis at each level: 19.89 um x 2**6.
+    voxel_size=(19.89 * 2**6,) * 3,
+    unit="micrometer",
+    licence="CC-BY-4.0",
+    citation=(
+        "Walsh, C. L. et al. Imaging intact human organs with local resolution "
+        "of cellular structures using hierarchical phase-contrast tomography. "
+        "Nature Methods 18, 1532-1541 (2021)."
+    ),
+    doi="10.1038/s41592-021-01317-x",
+    source=(
+        "Human Organ Atlas, donor LADAF-2020-27, complete heart, scan "
+        "19.89um_complete-organ_bm18; whole of pyramid level 6, clipped to the "
+        "1st-99th percentile and rescaled to 8 bit."
+    ),
+)
+
+#: All sample datasets, by name.
+DATASETS: dict[str, DatasetInfo] = {HEART.name: HEART}
+
+
+# --------------------------------------------------------------------------
+# configuration from the environment
+# --------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """Return the folder where sample data is cached.
+
+    ``DATA_HELPERS_CACHE`` if set, else the operating system's cache folder.
+
+    Examples
+    --------
+    >>> from data_helpers import cache_dir
+    >>> cache_dir().name  # doctest: +SKIP
+    'data_helpers'
+    """
+    env = os.environ.get(ENV_CACHE, "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(pooch.os_cache("data_helpers"))
+
+
+def _offline() -> bool:
+    value = os.environ.get(ENV_OFFLINE, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{ENV_OFFLINE}={os.environ[ENV_OFFLINE]!r} is not understood. "
+        f"Set it to 1 to forbid network use, or to 0 (or unset it) to allow it."
+    )
+
+
+def data_source() -> str:
+    """Return the base URL that sample data is downloaded from.
+
+    ``DATA_HELPERS_MIRROR`` if set (checked to be an ``http(s)://`` or
+    ``ftp://`` URL), else the canonical public address.
+
+    Examples
+    --------
+    >>> from data_helpers import data_source
+    >>> data_source().startswith(("http://", "https://"))
+    True
+    """
+    mirror = os.environ.get(ENV_MIRROR, "").strip()
+    if not mirror:
+        return CANONICAL_BASE_URL
+    if not mirror.startswith(("http://", "https://", "ftp://")):
+        raise ValueError(
+            f"{ENV_MIRROR}={mirror!r} is not a URL. Give the base URL of a mirror, "
+            f"such as http://127.0.0.1:8000, under which 'hoa_heart.zarr/.zarray' "
+            f"is served. To use files already on disk, set {ENV_CACHE} to their "
+            f"folder instead."
+        )
+    return mirror.rstrip("/") + "/"
+
+
+def dataset_info(name: str = "heart") -> DatasetInfo:
+    """Return what is known about a sample dataset, without downloading it.
+
+    Parameters
+    ----------
+    name
+        Name of the dataset; one of the keys of :data:`DATASETS`.
+
+    Examples
+    --------
+    >>> from data_helpers import dataset_info
+    >>> info = dataset_info("heart")
+    >>> info.shape, info.dtype, info.unit
+    ((120, 120, 139), 'uint8', 'micrometer')
+    """
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown dataset {name!r}. Choose one of: "
+            + ", ".join(repr(n) for n in DATASETS)
+            + "."
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# fetching and verification
+# --------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unavailable(info: DatasetInfo, rel: str, cache: Path, why: str) -> DataUnavailableError:
+    return DataUnavailableError(
+        f"The sample dataset {info.name!r} is not complete in the cache, and the "
+        f"file {rel!r} could not be downloaded.\n"
+        f"  cache folder: {cache}\n"
+        f"  reason: {why}\n"
+        f"Ways out:\n"
+        f"  1. Go online and run this again (or run: python -m data_helpers download).\n"
+        f"  2. Point {ENV_MIRROR} at a mirror that serves '{info.folder}/', e.g. "
+        f"{ENV_MIRROR}=http://127.0.0.1:8000 with 'python -m data_helpers serve "
+        f"FOLDER' running.\n"
+        f"  3. Pre-download: on a machine with access run 'python -m data_helpers "
+        f"download --cache DIR', copy DIR here and set {ENV_CACHE}=DIR.\n"
+        f"No partial or unverified data is ever opened."
+    )
+
+
+def fetch_dataset(name: str = "heart") -> Path:
+    """Make sure every file of a dataset is cached and verified; return its folder.
+
+    Every file is checked against its pinned SHA-256 hash. A missing or
+    corrupted file is downloaded (again) into a temporary file, verified, and
+    only then moved into place, so an interrupted download never leaves a file
+    that could be taken for good data.
+
+    Parameters
+    ----------
+    name
+        Name of the dataset; one of the keys of :data:`DATASETS`.
+
+    Returns
+    -------
+    pathlib.Path
+        The local folder of the Zarr store.
+
+    Raises
+    ------
+    DataUnavailableError
+        If a file is missing or corrupted and cannot be downloaded (offline,
+        blocked network, unreachable mirror, or the download itself is wrong).
+
+    Examples
+    --------
+    >>> from data_helpers import fetch_dataset
+    >>> path = fetch_dataset("heart")  # doctest: +SKIP
+    >>> sorted(p.name for p in path.iterdir())[:2]  # doctest: +SKIP
+    ['.zarray', '0.0.0']
+    """
+    info = dataset_info(name)
+    cache = cache_dir()
+    offline = _offline()
+    base_url = data_source()
+    if offline:
+        for rel, digest in info.files.items():
+            path = cache / info.folder / rel
+            if not path.is_file():
+                raise _unavailable(
+                    info, f"{info.folder}/{rel}", cache,
+                    f"the file is missing and network use is off ({ENV_OFFLINE}=1)",
+                ) from None
+            if _sha256(path) != digest:
+                raise _unavailable(
+                    info, f"{info.folder}/{rel}", cache,
+                    "the cached file fails its SHA-256 check and network use is "
+                    f"off ({ENV_OFFLINE}=1)",
+                ) from None
+        return cache / info.folder
+
+    import requests
+
+    fetcher = pooch.create(
+        path=cache,
+        base_url=base_url,
+        registry=info.registry,
+        retry_if_failed=1,
+        allow_updates=True,
+    )
+    downloader = pooch.HTTPDownloader(progressbar=False, timeout=60)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        for rel in info.registry:
+            try:
+                fetcher.fetch(rel, downloader=downloader)
+            except requests.RequestException as exc:
+                why = f"download from {base_url}{rel} failed: {type(exc).__name__}: {exc}"
+                raise _unavailable(info, rel, cache, why) from None
+            except ValueError as exc:  # pooch: hash of the download does not match
+                why = (
+                    f"the file served at {base_url}{rel} is not the expected file "
+                    f"({exc}). Check the mirror."
+                )
+                raise _unavailable(info, rel, cache, why) from None
+            except OSError as exc:
+                why = f"the cache folder cannot be written: {exc}. Set {ENV_CACHE}."
+                raise _unavailable(info, rel, cache, why) from None
+    finally:
+        logger.setLevel(level)
+    return cache / info.folder
+
+
+def heart_data_path() -> Path:
+    """Return the local folder of the verified heart sample (a Zarr v2 array).
+
+    Downloads it first if needed. See :func:`fetch_dataset`.
+
+    Examples
+    --------
+    >>> from data_helpers import heart_data_path
+    >>> heart_data_path().name  # doctest: +SKIP
+    'hoa_heart.zarr'
+    """
+    return fetch_dataset("heart")
+
+
+def download_all(names: list[str] | None = None) -> dict[str, Path]:
+    """Download and verify every sample dataset ahead of time.
+
+    Use it to prepare a classroom or an offline laptop: run it once online
+    (or ``python -m data_helpers download``), then work with no network.
+
+    Parameters
+    ----------
+    names
+        Datasets to fetch; all of :data:`DATASETS` by default.
+
+    Returns
+    -------
+    dict
+        Dataset name -> local folder.
+
+    Examples
+    --------
+    >>> from data_helpers import download_all
+    >>> download_all()  # doctest: +SKIP
+    {'heart': PosixPath('/home/me/.cache/data_helpers/hoa_heart.zarr')}
+    """
+    if names is None:
+        names = list(DATASETS)
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of dataset names, not the string {names!r}.")
+    return {name: fetch_dataset(name) for name in names}
+
+
+# --------------------------------------------------------------------------
+# opening
+# --------------------------------------------------------------------------
+def load_dataset(
+    name: str, array_type: Literal["numpy", "zarr", "dask"] = "numpy"
+) -> np.ndarray | zarr.Array | dask.array.Array:
+    """Open a verified sample dataset as a NumPy, Zarr or Dask array.
+
+    Parameters
+    ----------
+    name
+        Name of the dataset; one of the keys of :data:`DATASETS`.
+    array_type
+        ``"numpy"`` loads the whole array into memory (a copy you may change);
+        ``"zarr"`` opens the cached store **read-only**; ``"dask"`` wraps that
+        read-only store lazily, one dask chunk per Zarr chunk.
+
+    Raises
+    ------
+    ValueError
+        If ``array_type`` or ``name`` is unknown.
+    DataUnavailableError
+        If the data cannot be fetched and verified.
+
+    Examples
+    --------
+    >>> from data_helpers import load_dataset
+    >>> load_dataset("heart", "zarr").shape  # doctest: +SKIP
+    (120, 120, 139)
+    """
+    if array_type not in ARRAY_TYPES:
+        raise ValueError(
+            f"Unknown array_type {array_type!r}. Choose one of: "
+            + ", ".join(repr(t) for t in ARRAY_TYPES)
+            + "."
+        )
+    info = dataset_info(name)
+    path = fetch_dataset(name)
+
+    import zarr
+    from zarr.storage import LocalStore
+
+    arr = zarr.open_array(store=LocalStore(path, read_only=True), mode="r", zarr_format=2)
+    if arr.shape != info.shape or arr.dtype != info.dtype:  # pragma: no cover - guarded by hashes
+        raise DataUnavailableError(
+            f"{path} holds a {arr.dtype} array of shape {arr.shape}, but dataset "
+            f"{name!r} is {info.dtype} {info.shape}. The registry and data disagree."
+        )
+    if array_type == "zarr":
+        return arr
+    if array_type == "dask":
+        import dask.array as da
+
+        return da.from_zarr(arr, name=f"{name}-sample")
+    return arr[...]
+
+
+def load_heart_data(
+    array_type: Literal["numpy", "zarr", "dask"] = "numpy",
+) -> np.ndarray | zarr.Array | dask.array.Array:
+    """Load the heart CT sample: 120 x 120 x 139 voxels of uint8, (z, y, x).
+
+    A whole human heart imaged by hierarchical phase-contrast tomography
+    (HiP-CT) in the Human Organ Atlas, reduced to 1.273 mm voxels. Data:
+    CC-BY-4.0; cite Walsh et al., Nature Methods 18, 1532 (2021). The voxel size
+    is not stored in the file: get it from ``dataset_info("heart")``.
+
+    Parameters
+    ----------
+    array_type
+        ``"numpy"`` (in memory, a copy), ``"zarr"`` (the cached store opened
+        read-only) or ``"dask"`` (lazy, over the read-only store).
+
+    Raises
+    ------
+    ValueError
+        If ``array_type`` is not one of ``"numpy"``, ``"zarr"``, ``"dask"``.
+    DataUnavailableError
+        If the data cannot be fetched and verified.
+
+    Examples
+    --------
+    >>> from data_helpers import load_heart_data
+    >>> heart = load_heart_data()  # doctest: +SKIP
+    >>> heart.shape, heart.dtype  # doctest: +SKIP
+    ((120, 120, 139), dtype('uint8'))
+    """
+    return load_dataset("heart", array_type)

@@ -1,0 +1,284 @@
+"""data_helpers.datasets: download, verification, caching, offline use, errors."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+
+import numpy as np
+import pytest
+import requests
+
+from conftest import SHARED_DATA, sha256, skip_or_fail
+from data_helpers import datasets
+from data_helpers.datasets import DataUnavailableError, load_dataset
+from data_helpers.server import LocalServer
+
+
+def assert_helpful(err: DataUnavailableError, dataset: str, file: str, cache) -> None:
+    """The offline/blocked error names the dataset, file, cache and three ways out."""
+    msg = str(err)
+    assert repr(dataset) in msg
+    assert file in msg
+    assert str(cache) in msg
+    assert "Go online" in msg
+    assert datasets.ENV_MIRROR in msg
+    assert "python -m data_helpers download" in msg and datasets.ENV_CACHE in msg
+    # One clear error, not a chained requests traceback.
+    assert err.__cause__ is None and err.__suppress_context__
+
+
+# -- happy paths -------------------------------------------------------------
+def test_numpy_result_equals_source(tiny):
+    arr = load_dataset("tiny", "numpy")
+    assert isinstance(arr, np.ndarray)
+    np.testing.assert_array_equal(arr, tiny.data)
+
+
+def test_every_file_is_cached_and_verified(tiny):
+    path = datasets.fetch_dataset("tiny")
+    assert path == tiny.cache / "tiny.zarr"
+    for name, digest in tiny.info.files.items():
+        assert sha256(path / name) == digest
+
+
+def test_zarr_result_is_read_only(tiny):
+    arr = load_dataset("tiny", "zarr")
+    np.testing.assert_array_equal(arr[...], tiny.data)
+    before = {p.name: sha256(p) for p in (tiny.cache / "tiny.zarr").iterdir()}
+    with pytest.raises(ValueError, match="read-only"):
+        arr[0, 0, 0] = 7
+    after = {p.name: sha256(p) for p in (tiny.cache / "tiny.zarr").iterdir()}
+    assert before == after
+
+
+def test_dask_result_is_lazy_and_correct(tiny):
+    import dask.array as da
+
+    arr = load_dataset("tiny", "dask")
+    assert isinstance(arr, da.Array)
+    assert arr.chunksize == (8, 8, 8)
+    np.testing.assert_array_equal(arr.compute(), tiny.data)
+
+
+def test_numpy_copy_can_change_without_touching_cache(tiny):
+    arr = load_dataset("tiny", "numpy")
+    arr[...] = 0
+    np.testing.assert_array_equal(load_dataset("tiny", "numpy"), tiny.data)
+
+
+def test_download_all_fetches_named_datasets(tiny):
+    paths = datasets.download_all(["tiny"])
+    assert paths == {"tiny": tiny.cache / "tiny.zarr"}
+    with pytest.raises(TypeError, match="list"):
+        datasets.download_all("tiny")
+
+
+def test_complete_cache_works_offline(tiny, monkeypatch):
+    datasets.fetch_dataset("tiny")
+    tiny.server.stop()
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+
+
+def test_complete_cache_needs_no_server(tiny):
+    """A verified cache is used as is: no request is made once every hash matches."""
+    datasets.fetch_dataset("tiny")
+    tiny.server.stop()
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+
+
+# -- bad input ----------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["xarray", "NumPy", "", None])
+def test_unknown_array_type_lists_choices(tiny, bad):
+    with pytest.raises(ValueError) as info:
+        load_dataset("tiny", bad)
+    for choice in ("'numpy'", "'zarr'", "'dask'"):
+        assert choice in str(info.value)
+
+
+def test_unknown_array_type_fails_before_any_download(tiny):
+    with pytest.raises(ValueError):
+        datasets.load_heart_data("xarray")
+    assert not (tiny.cache / "hoa_heart.zarr").exists()
+
+
+def test_unknown_dataset_lists_choices(clean_env):
+    with pytest.raises(ValueError, match="'heart'"):
+        datasets.dataset_info("lung")
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "/some/folder", "file:///tmp/x"])
+def test_mirror_must_be_a_url(clean_env, monkeypatch, url):
+    monkeypatch.setenv(datasets.ENV_MIRROR, url)
+    with pytest.raises(ValueError, match="not a URL"):
+        datasets.data_source()
+
+
+def test_offline_value_must_be_understood(clean_env, monkeypatch):
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "maybe")
+    with pytest.raises(ValueError, match="DATA_HELPERS_OFFLINE"):
+        datasets.fetch_dataset("heart")
+
+
+def test_cache_folder_follows_environment(clean_env, monkeypatch, tmp_path):
+    monkeypatch.setenv(datasets.ENV_CACHE, str(tmp_path / "elsewhere"))
+    assert datasets.cache_dir() == (tmp_path / "elsewhere").resolve()
+
+
+def test_mirror_follows_environment(clean_env, monkeypatch):
+    assert datasets.data_source() == datasets.CANONICAL_BASE_URL
+    monkeypatch.setenv(datasets.ENV_MIRROR, "http://127.0.0.1:8000")
+    assert datasets.data_source() == "http://127.0.0.1:8000/"
+
+
+# -- offline, blocked, broken ---------------------------------------------------
+def test_offline_with_empty_cache_gives_one_helpful_error(tiny, monkeypatch):
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/", tiny.cache)
+    assert "DATA_HELPERS_OFFLINE=1" in str(info.value)
+
+
+def test_offline_with_partial_cache_names_missing_file(tiny, monkeypatch):
+    datasets.fetch_dataset("tiny")
+    tiny.cached("0.1.0").unlink()
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/0.1.0", tiny.cache)
+
+
+def test_unreachable_mirror_gives_one_helpful_error(tiny):
+    tiny.server.stop()  # the mirror's port now refuses connections
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/", tiny.cache)
+    assert "ConnectionError" in str(info.value)
+    assert not isinstance(info.value, requests.RequestException)
+
+
+def test_file_missing_on_mirror_is_named(tiny):
+    tiny.served("1.1.1").unlink()
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/1.1.1", tiny.cache)
+    assert "404" in str(info.value)
+    assert not tiny.cached("1.1.1").exists()
+
+
+def test_corrupted_cached_file_is_downloaded_again(tiny):
+    datasets.fetch_dataset("tiny")
+    good = tiny.info.files["0.0.1"]
+    tiny.cached("0.0.1").write_bytes(b"not a chunk")
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+    assert sha256(tiny.cached("0.0.1")) == good
+
+
+def test_corrupted_cached_file_offline_is_refused(tiny, monkeypatch):
+    datasets.fetch_dataset("tiny")
+    tiny.cached("0.0.1").write_bytes(b"not a chunk")
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/0.0.1", tiny.cache)
+    assert "SHA-256" in str(info.value)
+
+
+def test_corrupted_cache_and_corrupted_mirror_never_give_data(tiny):
+    datasets.fetch_dataset("tiny")
+    tiny.cached("0.0.1").write_bytes(b"bad cache")
+    tiny.served("0.0.1").write_bytes(b"bad mirror")
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/0.0.1", tiny.cache)
+    assert "not the expected file" in str(info.value)
+
+
+def test_missing_metadata_file_never_opens_as_empty_array(tiny, monkeypatch):
+    """zarr would read missing chunks as fill values: the hash check must stop that first."""
+    datasets.fetch_dataset("tiny")
+    for chunk in ("0.0.0", "0.0.1"):
+        tiny.cached(chunk).unlink()
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    with pytest.raises(DataUnavailableError):
+        load_dataset("tiny", "zarr")
+
+
+class _TruncatingHandler(http.server.BaseHTTPRequestHandler):
+    """Promises the whole file, sends half of it, then drops the connection."""
+
+    payload = b"x" * 100_000
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload[: len(self.payload) // 2])
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_interrupted_download_leaves_nothing_behind(tiny, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TruncatingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv(datasets.ENV_MIRROR, f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(DataUnavailableError) as info:
+            load_dataset("tiny")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert_helpful(info.value, "tiny", "tiny.zarr/", tiny.cache)
+    folder = tiny.cache / "tiny.zarr"
+    leftovers = list(folder.iterdir()) if folder.exists() else []
+    assert leftovers == [], f"an interrupted download left {leftovers}"
+
+
+def test_stray_temporary_file_from_killed_download_is_ignored(tiny):
+    """A process killed mid-download leaves pooch's tmp file; it is never read as data."""
+    folder = tiny.cache / "tiny.zarr"
+    folder.mkdir(parents=True)
+    (folder / "tmpabc123").write_bytes(b"half a chunk")
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+
+
+# -- the real heart sample --------------------------------------------------------
+def _shared_sums() -> dict[str, str]:
+    sums = SHARED_DATA / "SHA256SUMS"
+    if not sums.is_file():
+        skip_or_fail(f"the shared sample data is not at {SHARED_DATA}")
+    return {name: digest for digest, name in (line.split() for line in sums.read_text().splitlines() if line)}
+
+
+def test_heart_registry_matches_published_hashes():
+    assert datasets.HEART.files == _shared_sums()
+    assert len(datasets.HEART.files) == 13
+
+
+def test_heart_metadata():
+    info = datasets.dataset_info("heart")
+    assert info.shape == (120, 120, 139) and info.dtype == "uint8"
+    assert info.voxel_size == pytest.approx((1272.96,) * 3)
+    assert info.unit == "micrometer"
+    assert "Walsh" in info.citation and "1532" in info.citation
+    assert info.licence == "CC-BY-4.0"
+    assert info.nbytes == 120 * 120 * 139
+
+
+def test_heart_downloads_from_loopback_mirror(clean_env, monkeypatch):
+    _shared_sums()
+    with LocalServer(SHARED_DATA) as server:
+        monkeypatch.setenv(datasets.ENV_MIRROR, server.url)
+        heart = datasets.load_heart_data("numpy")
+        zarr_heart = datasets.load_heart_data("zarr")
+    assert heart.shape == (120, 120, 139) and heart.dtype == np.uint8
+    assert zarr_heart.read_only
+    assert 0 < heart.mean() < 255  # real image data, not fill values
+    assert datasets.heart_data_path() == clean_env / "cache" / "hoa_heart.zarr"
