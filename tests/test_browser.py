@@ -1,0 +1,152 @@
+"""Smoke test of the built website in a real headless Chromium (Debian's package).
+
+Run after the book build (``python3 tasks.py test`` does both). The site is
+served from ``_build/html`` on 127.0.0.1; every request to any other host is
+blocked by the test and recorded, so the check also proves the pages need no
+internet. Screenshots go to ``data/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import REPO, skip_or_fail
+from data_helpers.server import LocalServer
+
+pytestmark = pytest.mark.browser
+
+HTML = REPO / "_build" / "html"
+SCREENSHOTS = REPO / "data" / "screenshots"
+CHROMIUM = os.environ.get("TEXTBOOK_CHROMIUM", "/usr/bin/chromium")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+# Pages to open: (name, path under _build/html, title text expected on the page).
+PAGES = [
+    ("home", "index.html", "Enormous 3D images"),
+    ("creating", "book/creating-chunked-datasets.html", "Creating chunked datasets"),
+]
+
+# Console errors that the theme itself produces and that do not mean a broken page.
+# Each entry: (substring of the message, why it is harmless). Keep this list short.
+KNOWN_THEME_MESSAGES: list[tuple[str, str]] = []
+
+
+@pytest.fixture(scope="module")
+def site():
+    if not (HTML / "index.html").is_file():
+        skip_or_fail("the book is not built (run: python3 tasks.py book)")
+    with LocalServer(HTML) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        skip_or_fail(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - pinned in requirements.txt
+        skip_or_fail("playwright is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",  # CI runs as root
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--disable-domain-reliability",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def _is_local(url: str) -> bool:
+    parsed = urlparse(url)
+    if parsed.scheme in ("data", "blob", "about", "chrome-error"):
+        return True
+    return parsed.hostname in LOCAL_HOSTS
+
+
+@pytest.mark.parametrize(("name", "path", "title"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_renders_without_errors(site, browser, name, path, title):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def guard(route):
+        if _is_local(route.request.url):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page_errors: list[str] = []
+    console_errors: list[tuple[str, str]] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: console_errors.append((msg.text, msg.location.get("url", "")))
+        if msg.type == "error"
+        else None,
+    )
+    failed_local: list[str] = []
+    page.on(
+        "requestfailed",
+        lambda req: failed_local.append(f"{req.url}: {req.failure}") if _is_local(req.url) else None,
+    )
+
+    response = page.goto(f"{site.url}/{path}", wait_until="load")
+    assert response is not None and response.ok, f"{path} answered {response and response.status}"
+    page.wait_for_load_state("networkidle")
+    # Scroll through the page so that lazily loaded images load too.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_load_state("networkidle")
+
+    assert title in page.title(), f"page title {page.title()!r} lacks {title!r}"
+    assert page.locator("article").count() >= 1, "no article: the page body did not render"
+
+    images = page.evaluate(
+        """() => Array.from(document.images).map(img => ({
+            src: img.currentSrc || img.src, complete: img.complete, width: img.naturalWidth,
+            alt: img.getAttribute('alt')}))"""
+    )
+    broken = [img["src"] for img in images if not (img["complete"] and img["width"] > 0)]
+    assert not broken, f"images that did not load on {path}: {broken}"
+
+    # Error outputs may only appear in cells tagged raises-exception.
+    stray_tracebacks = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.output.traceback, .output.error'))
+                 .filter(el => !el.closest('.tag_raises-exception')).length"""
+    )
+    assert stray_tracebacks == 0, f"{stray_tracebacks} error output(s) in cells not tagged raises-exception"
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    context.close()
+
+    assert not page_errors, f"uncaught JavaScript errors on {path}: {page_errors}"
+    assert not failed_local, f"local requests that failed on {path}: {failed_local}"
+    unexplained = [
+        (text, url)
+        for text, url in console_errors
+        if url not in blocked and not any(known in text for known, _why in KNOWN_THEME_MESSAGES)
+    ]
+    assert not unexplained, f"console errors on {path}: {unexplained} (blocked outside requests: {blocked})"
+    if name == "creating":
+        figures = [img for img in images if "_images/" in img["src"]]
+        assert figures, "the creation chapter shows no figure"
+        assert all(img["alt"] for img in figures), f"figures without alt text: {figures}"
