@@ -31,7 +31,8 @@ def run_once(chapter: Path) -> tuple[float, float]:
     """Execute one chapter; return (wall seconds, peak RSS of the kernel in GiB)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.ipynb"
-        cmd = [sys.executable, "-m", "jupytext", "--to", "ipynb", "--execute", "--output", str(out), chapter.name]
+        cmd = [sys.executable, "-m", "jupytext", "--to", "ipynb", "--execute", "--output", str(out),
+               "--run-path", str(chapter.parent), chapter.name]
         start = time.perf_counter()
         proc = psutil.Popen(cmd, cwd=chapter.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         peak = 0

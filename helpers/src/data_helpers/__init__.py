@@ -5,7 +5,9 @@ Modules, by concern:
 - :mod:`data_helpers.datasets` - sample data: download, verify, cache, open.
 - :mod:`data_helpers.server` - a local HTTP server (mirrors, remote-data lessons, tests).
 - :mod:`data_helpers.plotting` - figures of 3D images in physical units.
+- :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
+- :mod:`data_helpers.budget` - a chapter's peak memory against its budget.
 
 The sample heart image is derived from the Human Organ Atlas (HiP-CT),
 licensed CC-BY-4.0. Cite: Walsh, C. L. et al. Imaging intact human organs with
@@ -29,6 +31,7 @@ from data_helpers.datasets import (
 )
 from data_helpers.plotting import show_slices
 from data_helpers.server import LocalServer, serve_directory
+from data_helpers.stores import list_files
 from data_helpers.workspace import OutputFolderError, output_dir, repository_root
 
 __version__ = "0.1.0"
@@ -46,6 +49,7 @@ __all__ = [
     "download_all",
     "fetch_dataset",
     "heart_data_path",
+    "list_files",
     "load_dataset",
     "load_heart_data",
     "output_dir",

@@ -54,8 +54,8 @@ def show_slices(
     >>> import numpy as np
     >>> from data_helpers import show_slices
     >>> fig = show_slices(np.zeros((4, 5, 6)), voxel_size=(2, 1, 1), unit="micrometer")
-    >>> len(fig.axes)
-    3
+    >>> [ax.get_xlabel() for ax in fig.axes[:3]]
+    ['x (micrometer)', 'x (micrometer)', 'y (micrometer)']
     """
     import matplotlib.pyplot as plt
 
