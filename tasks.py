@@ -63,7 +63,24 @@ def build_book() -> int:
         BIN / "jupyter-book", "build", "--warningiserror", "--keep-going", "--builder", "html", ".",
     )
     print(f"Book build {'passed' if code == 0 else 'FAILED'} in {time.perf_counter() - start:.0f} s.", flush=True)
+    report_chapter_times()
     return code
+
+
+def report_chapter_times() -> None:
+    """Print how long each chapter took when it was last executed (from jupyter-cache)."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from jupyter_cache import get_cache\n"
+        "cache = Path(sys.argv[1])\n"
+        "if cache.is_dir():\n"
+        "    for r in sorted(get_cache(cache).list_cache_records(), key=lambda r: r.uri):\n"
+        "        secs = (r.data or {}).get('execution_seconds', float('nan'))\n"
+        "        print(f'  {Path(r.uri).stem:40s} {secs:6.1f} s  (executed {r.created:%Y-%m-%d %H:%M})')\n"
+    )
+    print("Chapter execution times (last execution, from the cache):", flush=True)
+    subprocess.call([str(PYTHON), "-c", script, str(BUILD / ".jupyter_cache")], cwd=ROOT)
 
 
 def cmd_env(_args) -> int:
