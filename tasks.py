@@ -75,7 +75,10 @@ def report_chapter_times() -> None:
         "from jupyter_cache import get_cache\n"
         "cache = Path(sys.argv[1])\n"
         "if cache.is_dir():\n"
-        "    for r in sorted(get_cache(cache).list_cache_records(), key=lambda r: r.uri):\n"
+        "    latest = {}\n"
+        "    for r in sorted(get_cache(cache).list_cache_records(), key=lambda r: r.created):\n"
+        "        latest[r.uri] = r\n"
+        "    for uri, r in sorted(latest.items()):\n"
         "        secs = (r.data or {}).get('execution_seconds', float('nan'))\n"
         "        print(f'  {Path(r.uri).stem:40s} {secs:6.1f} s  (executed {r.created:%Y-%m-%d %H:%M})')\n"
     )
