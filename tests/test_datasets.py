@@ -282,3 +282,11 @@ def test_heart_downloads_from_loopback_mirror(clean_env, monkeypatch):
     assert zarr_heart.read_only
     assert 0 < heart.mean() < 255  # real image data, not fill values
     assert datasets.heart_data_path() == clean_env / "cache" / "hoa_heart.zarr"
+
+
+def test_offline_ignores_a_broken_mirror_setting(tiny, monkeypatch):
+    """With network use off, the mirror is never consulted, so a bad value cannot matter."""
+    datasets.fetch_dataset("tiny")
+    monkeypatch.setenv(datasets.ENV_MIRROR, "not a url")
+    monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -102,6 +102,8 @@ class DatasetInfo:
         UDUNITS-2 name of the length unit of ``voxel_size``, as OME-Zarr wants.
     licence, citation, doi, source
         Where the data comes from and how to credit it.
+    zarr_format
+        Zarr format version of the store (2 or 3).
     """
 
     name: str
@@ -118,7 +120,7 @@ class DatasetInfo:
     citation: str
     doi: str = ""
     source: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    zarr_format: int = 2
 
     @property
     def nbytes(self) -> int:
@@ -331,9 +333,7 @@ def fetch_dataset(name: str = "heart") -> Path:
     """
     info = dataset_info(name)
     cache = cache_dir()
-    offline = _offline()
-    base_url = data_source()
-    if offline:
+    if _offline():
         for rel, digest in info.files.items():
             path = cache / info.folder / rel
             if not path.is_file():
@@ -351,6 +351,7 @@ def fetch_dataset(name: str = "heart") -> Path:
 
     import requests
 
+    base_url = data_source()
     fetcher = pooch.create(
         path=cache,
         base_url=base_url,
@@ -468,7 +469,7 @@ def load_dataset(
     import zarr
     from zarr.storage import LocalStore
 
-    arr = zarr.open_array(store=LocalStore(path, read_only=True), mode="r", zarr_format=2)
+    arr = zarr.open_array(store=LocalStore(path, read_only=True), mode="r", zarr_format=info.zarr_format)
     if arr.shape != info.shape or arr.dtype != info.dtype:  # pragma: no cover - guarded by hashes
         raise DataUnavailableError(
             f"{path} holds a {arr.dtype} array of shape {arr.shape}, but dataset "
