@@ -69,21 +69,28 @@ def build_book() -> int:
 
 def report_chapter_times() -> None:
     """Print how long each chapter took when it was last executed (from jupyter-cache)."""
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from jupyter_cache import get_cache\n"
-        "cache = Path(sys.argv[1])\n"
-        "if cache.is_dir():\n"
-        "    latest = {}\n"
-        "    for r in sorted(get_cache(cache).list_cache_records(), key=lambda r: r.created):\n"
-        "        latest[r.uri] = r\n"
-        "    for uri, r in sorted(latest.items()):\n"
-        "        secs = (r.data or {}).get('execution_seconds', float('nan'))\n"
-        "        print(f'  {Path(r.uri).stem:40s} {secs:6.1f} s  (executed {r.created:%Y-%m-%d %H:%M})')\n"
-    )
     print("Chapter execution times (last execution, from the cache):", flush=True)
-    subprocess.call([str(PYTHON), "-c", script, str(BUILD / ".jupyter_cache")], cwd=ROOT)
+    cmd_chapter_times(None)
+
+
+def cmd_chapter_times(_args) -> int:
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        # jupyter-cache lives in .venv: run this command again with its Python.
+        ensure_env()
+        return subprocess.call([str(PYTHON), __file__, "chapter-times"], cwd=ROOT)
+    from jupyter_cache import get_cache
+
+    cache = BUILD / ".jupyter_cache"
+    if not cache.is_dir():
+        print("  (no execution cache yet)")
+        return 0
+    latest = {}
+    for record in sorted(get_cache(cache).list_cache_records(), key=lambda r: r.created):
+        latest[record.uri] = record
+    for uri, record in sorted(latest.items()):
+        seconds = (record.data or {}).get("execution_seconds", float("nan"))
+        print(f"  {Path(uri).stem:40s} {seconds:6.1f} s  (executed {record.created:%Y-%m-%d %H:%M})")
+    return 0
 
 
 def cmd_env(_args) -> int:
@@ -133,6 +140,9 @@ def main() -> int:
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_preview)
     sub.add_parser("lab", help="open the chapters in JupyterLab").set_defaults(func=cmd_lab)
+    sub.add_parser("chapter-times", help="print each chapter's last execution time").set_defaults(
+        func=cmd_chapter_times
+    )
     args = parser.parse_args()
     return args.func(args)
 
