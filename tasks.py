@@ -6,6 +6,7 @@
     python3 tasks.py preview   # serve the built site on http://127.0.0.1:8000
     python3 tasks.py lab       # open the chapters as notebooks in JupyterLab
     python3 tasks.py env       # only create or update .venv
+    python3 tasks.py chapter-times  # how long each chapter took when last executed
 
 The virtual environment lives in .venv/ and is reinstalled from requirements.txt
 whenever requirements.txt or helpers/pyproject.toml change.
