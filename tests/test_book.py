@@ -114,3 +114,14 @@ def test_page_shows_executed_outputs_and_figures(built, file):
     assert re.search(r'<img[^>]+alt="[^"]+"[^>]+src="[^"]*_images/', html) or re.search(
         r'<img[^>]+src="[^"]*_images/[^"]*"[^>]+alt="[^"]+"', html
     ), f"{file}: no figure with alt text"
+
+
+def test_home_page_states_the_sample_as_registered():
+    """The home page is not executed, so its numbers are checked here against dataset_info."""
+    from data_helpers import dataset_info
+
+    info = dataset_info("heart")
+    text = (REPO / "book" / "intro.md").read_text()
+    assert " × ".join(str(n) for n in info.shape) in text
+    assert f"{info.voxel_size[0] / 1000:.3f} mm" in text
+    assert "Walsh" in text and "CC-BY-4.0" in text
