@@ -6,6 +6,8 @@ Modules, by concern:
 - :mod:`data_helpers.server` - a local HTTP server (mirrors, remote-data lessons, tests).
 - :mod:`data_helpers.plotting` - figures of 3D images in physical units.
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
+- :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
+- :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
 - :mod:`data_helpers.budget` - a chapter's peak memory against its budget.
 
@@ -29,25 +31,40 @@ from data_helpers.datasets import (
     load_dataset,
     load_heart_data,
 )
+from data_helpers.chunking import (
+    ChunkLayout,
+    ReadCost,
+    chunk_layout,
+    chunks_touched,
+    format_bytes,
+    suggest_chunk_shape,
+)
 from data_helpers.plotting import show_slices
 from data_helpers.server import LocalServer, serve_directory
-from data_helpers.stores import list_files
+from data_helpers.stores import list_files, show_tree
+from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
 from data_helpers.workspace import OutputFolderError, output_dir, repository_root
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARRAY_TYPES",
+    "ChunkLayout",
     "DATASETS",
     "DataUnavailableError",
     "DatasetInfo",
+    "LABEL_NAMES",
     "LocalServer",
     "OutputFolderError",
+    "ReadCost",
     "cache_dir",
+    "chunk_layout",
+    "chunks_touched",
     "data_source",
     "dataset_info",
     "download_all",
     "fetch_dataset",
+    "format_bytes",
     "heart_data_path",
     "list_files",
     "load_dataset",
@@ -56,4 +73,8 @@ __all__ = [
     "repository_root",
     "serve_directory",
     "show_slices",
+    "show_tree",
+    "suggest_chunk_shape",
+    "synthetic_labels",
+    "synthetic_volume",
 ]

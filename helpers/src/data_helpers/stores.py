@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["list_files"]
+__all__ = ["list_files", "show_tree"]
 
 
 def list_files(folder: str | os.PathLike, show: bool = True) -> list[Path]:
@@ -55,3 +55,102 @@ def list_files(folder: str | os.PathLike, show: bool = True) -> list[Path]:
             print(f"{size:>12,} bytes  {path.relative_to(root).as_posix()}")
         print(f"{total:>12,} bytes  in {len(files)} file{'s' if len(files) != 1 else ''}")
     return files
+
+
+def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
+    """Print a folder as a tree with sizes, folding long runs of chunk files; return the text.
+
+    A store with thousands of chunk files is unreadable as a flat list. This
+    shows each folder's metadata files, the first few other entries, and a
+    summary line for the rest, with the total size of every folder.
+
+    Parameters
+    ----------
+    folder
+        The folder to show, e.g. a Zarr or OME-Zarr store. It must exist.
+    max_entries
+        Entries shown per folder before the rest are summarised. At least 1.
+
+    Returns
+    -------
+    str
+        The printed tree.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` is not an existing folder.
+    ValueError
+        If ``max_entries`` is below 1.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from data_helpers import show_tree
+    >>> tmp = pathlib.Path(tempfile.mkdtemp()) / "image.zarr"
+    >>> (tmp / "c").mkdir(parents=True)
+    >>> _ = (tmp / "zarr.json").write_text("{}")
+    >>> for i in range(10):
+    ...     _ = (tmp / "c" / str(i)).write_bytes(b"x" * 100)
+    >>> _ = show_tree(tmp, max_entries=3)
+    image.zarr/  (1,002 bytes, 11 files)
+    ├── zarr.json  (2 bytes)
+    └── c/  (1,000 bytes, 10 files)
+        ├── 0  (100 bytes)
+        ├── 1  (100 bytes)
+        ├── 2  (100 bytes)
+        └── ... 7 more files  (700 bytes)
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{str(root)!r} is not an existing folder; give the path of a store or folder.")
+    if not isinstance(max_entries, int) or max_entries < 1:
+        raise ValueError(f"max_entries must be an integer of at least 1, got {max_entries!r}.")
+
+    def totals(path: Path) -> tuple[int, int]:
+        files = [p for p in path.rglob("*") if p.is_file()]
+        return sum(p.stat().st_size for p in files), len(files)
+
+    def natural(p: Path):
+        # metadata first, then folders and files in numeric order where names are numbers
+        meta = p.name.startswith(".") or p.name.endswith(".json")
+        parts = [int(t) if t.isdigit() else t for t in p.name.replace(".", " . ").split()]
+        return (not meta, [(0, t) if isinstance(t, int) else (1, t) for t in parts])
+
+    lines: list[str] = []
+
+    def walk(path: Path, prefix: str) -> None:
+        entries = sorted(path.iterdir(), key=natural)
+        shown = [e for e in entries if e.name.startswith(".") or e.name.endswith(".json")]
+        rest = [e for e in entries if e not in shown]
+        shown += rest[:max_entries]
+        hidden = rest[max_entries:]
+        for i, entry in enumerate(shown):
+            last = i == len(shown) - 1 and not hidden
+            branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
+            if entry.is_dir():
+                size, count = totals(entry)
+                lines.append(f"{prefix}{branch}{entry.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
+                walk(entry, prefix + indent)
+            else:
+                lines.append(f"{prefix}{branch}{entry.name}  ({entry.stat().st_size:,} bytes)")
+        if hidden:
+            n_files = sum(1 for e in hidden if e.is_file())
+            n_dirs = len(hidden) - n_files
+            size = sum(e.stat().st_size if e.is_file() else totals(e)[0] for e in hidden)
+            what = ", ".join(
+                part
+                for part in (
+                    f"{n_dirs:,} more folder{'s' if n_dirs != 1 else ''}" if n_dirs else "",
+                    f"{n_files:,} more file{'s' if n_files != 1 else ''}" if n_files else "",
+                )
+                if part
+            )
+            lines.append(f"{prefix}└── ... {what}  ({size:,} bytes)")
+
+    size, count = totals(root)
+    lines.append(f"{root.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
+    walk(root, "")
+    text = "\n".join(lines)
+    print(text)
+    return text
