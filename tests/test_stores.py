@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from data_helpers import list_files
+from data_helpers import list_files, show_tree
 
 
 def test_lists_a_zarr_v3_store(tmp_path, capsys):
@@ -30,3 +30,30 @@ def test_quiet(tmp_path, capsys):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an existing folder"):
         list_files(tmp_path / "nope")
+
+
+def test_tree_shows_metadata_and_folds_chunk_files(tmp_path, capsys):
+    store = tmp_path / "img.zarr"
+    zarr.create_array(store=store, data=np.ones((40, 10), dtype=np.uint8), chunks=(2, 10))
+    text = show_tree(store, max_entries=3)
+    assert capsys.readouterr().out.strip() == text
+    lines = text.splitlines()
+    total = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+    assert lines[0] == f"img.zarr/  ({total:,} bytes, 21 files)"
+    assert lines[1].startswith("├── zarr.json")  # metadata first
+    assert any(line.strip().startswith("└── ... 17 more folders") for line in lines)
+    assert lines[3].endswith("0/  (" + lines[3].split("(")[1]) and "c/" in lines[2]
+
+
+def test_tree_numbers_sort_naturally(tmp_path):
+    for name in ["10", "2", "1"]:
+        (tmp_path / name).write_text("x")
+    lines = show_tree(tmp_path).splitlines()
+    assert [line.split()[1] for line in lines[1:]] == ["1", "2", "10"]
+
+
+def test_tree_refuses_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        show_tree(tmp_path / "nope")
+    with pytest.raises(ValueError, match="max_entries"):
+        show_tree(tmp_path, max_entries=0)

@@ -75,7 +75,7 @@ def _as_shape(name: str, value: Sequence[int] | int, ndim: int | None = None) ->
         value = (int(value),) * ndim
     try:
         out = tuple(int(v) for v in value)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"{name} must be a sequence of integers, got {value!r}.") from None
     if ndim is not None and len(out) != ndim:
         raise ValueError(f"{name} {out} has {len(out)} dimensions but the array has {ndim}; give one length per axis.")

@@ -115,7 +115,7 @@ def synthetic_volume(
         ``(z, y, x)`` in voxels. Any size: nothing is computed until you ask.
     dtype
         ``"uint8"``, ``"uint16"`` (default), ``"float32"`` or ``"float64"``.
-        Integer volumes span about 5%-85% of the type's range.
+        Values span about 5%-85% of the range: the type's range for integers, 0 to 1 for floats.
     chunks
         Dask chunk shape, one integer for all axes or ``(z, y, x)``. Default 128.
         The values do not depend on the chunks.
@@ -163,9 +163,9 @@ def synthetic_volume(
         value = np.where(inside, np.float32(0.55) + np.float32(0.3) * field, np.float32(0.05))
         if noise:
             value += noise * model.noise_block(start, bshape)
+        np.clip(value, 0, 1, out=value)
         if dtype.kind == "u":
             value *= np.float32(top)
-            np.clip(value, 0, top, out=value)
             return np.rint(value, out=value).astype(dtype)
         return value.astype(dtype, copy=False)
 
