@@ -7,6 +7,8 @@ Modules, by concern:
 - :mod:`data_helpers.plotting` - figures of 3D images in physical units.
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
+- :mod:`data_helpers.omezarr` - write OME-Zarr images safely, with a full pyramid, in bounded memory.
+- :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
 - :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
 - :mod:`data_helpers.budget` - a chapter's peak memory against its budget.
@@ -39,7 +41,16 @@ from data_helpers.chunking import (
     format_bytes,
     suggest_chunk_shape,
 )
+from data_helpers.omezarr import (
+    METHODS,
+    OmeZarrError,
+    OmeZarrImage,
+    plan_pyramid,
+    read_ome_metadata,
+    write_ome_zarr,
+)
 from data_helpers.plotting import show_slices
+from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.server import LocalServer, serve_directory
 from data_helpers.stores import list_files, show_tree
 from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
@@ -55,8 +66,14 @@ __all__ = [
     "DatasetInfo",
     "LABEL_NAMES",
     "LocalServer",
+    "METHODS",
+    "OmeZarrError",
+    "OmeZarrImage",
     "OutputFolderError",
     "ReadCost",
+    "SPACE_UNITS",
+    "TIME_UNITS",
+    "UnitError",
     "cache_dir",
     "chunk_layout",
     "chunks_touched",
@@ -69,7 +86,10 @@ __all__ = [
     "list_files",
     "load_dataset",
     "load_heart_data",
+    "normalize_unit",
     "output_dir",
+    "plan_pyramid",
+    "read_ome_metadata",
     "repository_root",
     "serve_directory",
     "show_slices",
@@ -77,4 +97,5 @@ __all__ = [
     "suggest_chunk_shape",
     "synthetic_labels",
     "synthetic_volume",
+    "write_ome_zarr",
 ]
