@@ -8,6 +8,7 @@ Modules, by concern:
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
 - :mod:`data_helpers.omezarr` - write OME-Zarr images safely, with a full pyramid, in bounded memory.
+- :mod:`data_helpers.validation` - check an OME-Zarr image and report every problem.
 - :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
 - :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
@@ -50,6 +51,7 @@ from data_helpers.omezarr import (
     write_ome_zarr,
 )
 from data_helpers.plotting import show_slices
+from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.server import LocalServer, serve_directory
 from data_helpers.stores import list_files, show_tree
@@ -64,16 +66,19 @@ __all__ = [
     "DATASETS",
     "DataUnavailableError",
     "DatasetInfo",
+    "InvalidOmeZarrError",
     "LABEL_NAMES",
     "LocalServer",
     "METHODS",
     "OmeZarrError",
     "OmeZarrImage",
     "OutputFolderError",
+    "Problem",
     "ReadCost",
     "SPACE_UNITS",
     "TIME_UNITS",
     "UnitError",
+    "ValidationReport",
     "cache_dir",
     "chunk_layout",
     "chunks_touched",
@@ -97,5 +102,6 @@ __all__ = [
     "suggest_chunk_shape",
     "synthetic_labels",
     "synthetic_volume",
+    "validate_ome_zarr",
     "write_ome_zarr",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m data_helpers {download,info,serve} ...``.
+"""Command line: ``python -m data_helpers {download,info,serve,validate} ...``.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     python -m data_helpers download --cache ./cache  # ... into a folder you choose
     python -m data_helpers info heart                # shape, voxel size, licence, citation
     python -m data_helpers serve FOLDER --port 8000  # serve FOLDER on http://127.0.0.1:8000
+    python -m data_helpers validate IMAGE.ome.zarr   # report every problem; exit status 1 if any
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from data_helpers.validation import validate_ome_zarr
+
+    worst = 0
+    for path in args.path:
+        report = validate_ome_zarr(path, check_chunks=not args.no_chunks)
+        print(report)
+        worst = max(worst, 0 if report.ok else 1)
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m data_helpers", description="Companion tools of the textbook on enormous 3D images."
@@ -85,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--url-file", help="write the server's URL to this file once it listens")
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("validate", help="check OME-Zarr images; exit status 1 if any has problems")
+    p.add_argument("path", nargs="+", help="OME-Zarr image folders")
+    p.add_argument("--no-chunks", action="store_true", help="skip the check that every chunk file exists")
+    p.set_defaults(func=_validate)
 
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,50 @@
+"""data_helpers.units: common spellings to UDUNITS-2 names, and clear refusals."""
+
+import pytest
+
+from data_helpers import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
+
+
+@pytest.mark.parametrize(
+    "spelling, name",
+    [("um", "micrometer"), ("µm", "micrometer"), ("μm", "micrometer"), ("micron", "micrometer"),
+     ("Microns", "micrometer"), ("micrometre", "micrometer"), ("micrometers", "micrometer"),
+     ("nm", "nanometer"), ("mm", "millimeter"), ("Å", "angstrom"), ("meter", "meter"), (" um ", "micrometer")],
+)
+def test_space_spellings(spelling, name):
+    assert normalize_unit(spelling) == name
+
+
+@pytest.mark.parametrize("spelling, name", [("s", "second"), ("ms", "millisecond"), ("minutes", "minute"), ("hour", "hour")])
+def test_time_spellings(spelling, name):
+    assert normalize_unit(spelling, kind="time") == name
+
+
+def test_every_allowed_name_maps_to_itself():
+    assert all(normalize_unit(u) == u for u in SPACE_UNITS)
+    assert all(normalize_unit(u, "time") == u for u in TIME_UNITS)
+
+
+@pytest.mark.parametrize("unit, hint", [("micrometr", "did you mean 'micrometer'"), ("nanometre5", "did you mean 'nanometer'")])
+def test_unknown_unit_suggests_the_nearest(unit, hint):
+    with pytest.raises(UnitError, match=hint):
+        normalize_unit(unit)
+
+
+@pytest.mark.parametrize("unit", ["furlong", "", None, 3])
+def test_nonsense_is_refused(unit):
+    with pytest.raises(UnitError, match="UDUNITS-2|non-empty string"):
+        normalize_unit(unit)
+
+
+def test_wrong_kind_is_named():
+    with pytest.raises(UnitError, match="time unit, but this is a space axis"):
+        normalize_unit("second")
+    with pytest.raises(UnitError, match="space unit, but this is a time axis"):
+        normalize_unit("um", kind="time")
+    with pytest.raises(ValueError, match="kind must be"):
+        normalize_unit("um", kind="mass")
+
+
+def test_unit_error_is_a_value_error():
+    assert issubclass(UnitError, ValueError)
