@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 from conftest import REPO
 
@@ -54,3 +55,14 @@ def test_sample_data_is_not_committed():
     ).stdout.splitlines()
     assert tracked, "git ls-files listed nothing"
     assert not [path for path in tracked if "hoa_heart.zarr" in path]
+
+
+def test_write_benchmark_runs_and_prints_its_table(tmp_path):
+    """A smoke run at a tiny size, so the script cannot rot; its figures are not checked (no timed assertions)."""
+    script = REPO / "benchmarks" / "ome_zarr_write.py"
+    proc = subprocess.run([sys.executable, str(script), "--sizes", "64", "--repeats", "1", "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| 64³")]
+    assert [line.split("|")[2].strip() for line in table] == ["raw", "wrapper", "ngff-zarr"]
+    assert list(tmp_path.iterdir()) == []  # the scratch folder is removed
