@@ -54,7 +54,8 @@ __all__ = [
 
 #: Default chunk length along each space axis. 128³ voxels of 16-bit data is 4 MiB.
 DEFAULT_CHUNK = 128
-#: Default zstd level inside blosc. Level 3 compresses nearly as well as 5 on image data, at twice the speed.
+#: Default Blosc level (Zstandard level 5 inside Blosc): on noisy 16-bit images, level 5 (Zstandard 9) writes
+#: about 3 times slower for files about 6 % smaller (measured in the chunks-and-compression chapter).
 DEFAULT_CLEVEL = 3
 #: Downsampling methods: how 2 (or 2×2, 2×2×2) voxels become one.
 METHODS = ("mean", "nearest", "max", "mode")
@@ -475,7 +476,9 @@ def write_ome_zarr(
         that allows sharding. Use ``"0.4"`` (Zarr v2) for tools that do not read
         Zarr v3 yet.
     clevel
-        zstd compression level inside blosc (with byte shuffle), 1 to 9.
+        Blosc compression level, 1 to 9, for blosc-zstd with byte shuffle.
+        Blosc runs Zstandard at level ``2 * clevel - 1``, so the default 3 is
+        Zstandard level 5.
     translation
         Physical position of the first voxel's centre, per space axis. Default 0.
         Lower levels are shifted by half a voxel so that they stay aligned.

