@@ -90,3 +90,13 @@ def test_network_guard_blocks_other_addresses():
 
     with pytest.warns(UserWarning, match="127.0.0.2"), pytest.raises(SocketConnectBlockedError):
         socket.create_connection(("127.0.0.2", 9), timeout=1)
+
+
+def test_requests_are_recorded_with_their_ranges(tmp_path):
+    (tmp_path / "chunk").write_bytes(bytes(range(100)))
+    with serve_directory(tmp_path) as server:
+        requests.get(f"{server.url}/chunk", headers={"Range": "bytes=10-19"}, timeout=5)
+        requests.head(f"{server.url}/missing", timeout=5)
+        assert server.requests == [("GET", "/chunk", "bytes=10-19"), ("HEAD", "/missing", None)]
+        server.clear_requests()
+        assert server.requests == []

@@ -26,6 +26,9 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
 
     def send_head(self):  # type: ignore[override]
         self._range = None
+        log = getattr(self.server, "request_log", None)
+        if log is not None:
+            log.append((self.command, self.path.split("?", 1)[0], self.headers.get("Range")))
         header = self.headers.get("Range")
         if header and header.startswith("bytes=") and "," not in header:
             path = self.translate_path(self.path)
@@ -103,6 +106,10 @@ class LocalServer:
     >>> server = LocalServer(".").start()
     >>> server.url.startswith("http://127.0.0.1:")
     True
+    >>> import urllib.request
+    >>> _ = urllib.request.urlopen(server.url + "/").read()
+    >>> server.requests
+    [('GET', '/', None)]
     >>> server.stop()
     """
 
@@ -131,6 +138,20 @@ class LocalServer:
         self.port = port
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._requests: list[tuple[str, str, str | None]] = []
+
+    @property
+    def requests(self) -> list[tuple[str, str, str | None]]:
+        """Every request served so far, oldest first: ``(method, path, Range header or None)``.
+
+        Use it to see what a reader fetched, e.g. which chunks of a remote Zarr
+        array; :meth:`clear_requests` starts a new count.
+        """
+        return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Forget the requests recorded so far."""
+        self._requests.clear()
 
     @property
     def url(self) -> str:
@@ -154,6 +175,7 @@ class LocalServer:
 
             server_class = _Server6
         self._httpd = server_class((self.host, self.port), handler)
+        self._httpd.request_log = self._requests
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name=f"LocalServer({self.directory})", daemon=True
         )
