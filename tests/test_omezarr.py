@@ -282,3 +282,18 @@ def test_read_ome_metadata_refuses_non_images(tmp_path):
     zarr.create_group(tmp_path / "g.zarr")
     with pytest.raises(OmeZarrError, match="without OME-Zarr"):
         read_ome_metadata(tmp_path / "g.zarr")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [((10, 10), "zyx", (1.0, 1.0, 1.0), (8, 8, 8)), ((10, 10, 10), "zyx", (1.0, 1.0), (8, 8, 8)),
+     ((10, 10, 10), "zyx", (1.0, 1.0, 1.0), (8, 8)), ((10, 10, 10), "zyx", (1.0, -1.0, 1.0), (8, 8, 8))],
+)
+def test_plan_pyramid_checks_its_input(args):
+    with pytest.raises(OmeZarrError):
+        plan_pyramid(*args)
+
+
+def test_plan_pyramid_with_too_many_levels_asked():
+    with pytest.raises(OmeZarrError, match="allows only"):
+        plan_pyramid((4, 4), "yx", (1.0, 1.0), (2, 2), n_levels=5)

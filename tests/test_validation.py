@@ -155,3 +155,8 @@ def test_command_line_exit_status(images, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "axes[2].unit" in out and "'um' is not a unit" in out
     assert main(["validate", str(tmp_path / "nowhere")]) == 2
+
+
+def test_check_chunks_must_be_a_bool(images):
+    with pytest.raises(TypeError, match="check_chunks"):
+        validate_ome_zarr(images["0.5"], check_chunks="no")

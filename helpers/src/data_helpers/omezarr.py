@@ -225,7 +225,9 @@ def plan_pyramid(
     Raises
     ------
     OmeZarrError
-        If ``n_levels`` is below 1 or asks for more levels than the shape allows.
+        If the lengths of ``shape``, ``dims``, ``chunks`` and ``voxel_size`` do
+        not fit together, or ``n_levels`` is below 1 or asks for more levels than
+        the shape allows.
 
     Examples
     --------
@@ -236,7 +238,19 @@ def plan_pyramid(
     [(1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8)]
     """
     dims = tuple(dims)
+    shape = tuple(int(n) for n in shape)
+    chunks = tuple(int(c) for c in chunks)
+    if not len(shape) == len(dims) == len(chunks):
+        raise OmeZarrError(
+            f"shape {shape}, dims {dims} and chunks {chunks} must have one entry per axis each; "
+            f"got {len(shape)}, {len(dims)} and {len(chunks)}."
+        )
     spatial = [i for i, d in enumerate(dims) if d in ("z", "y", "x")]
+    voxel_size = tuple(float(v) for v in voxel_size)
+    if len(voxel_size) != len(spatial) or not all(v > 0 for v in voxel_size):
+        raise OmeZarrError(f"voxel_size needs one positive value per space axis {[dims[i] for i in spatial]}, got {voxel_size}.")
+    if any(n < 1 for n in shape) or any(c < 1 for c in chunks):
+        raise OmeZarrError(f"shape {shape} and chunks {chunks} must be positive.")
     spacing = dict(zip(spatial, voxel_size))
     factors = [(1,) * len(shape)]
     limit = n_levels if n_levels is not None else 64

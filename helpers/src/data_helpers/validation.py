@@ -323,6 +323,8 @@ def validate_ome_zarr(path: str | os.PathLike, check_chunks: bool = True) -> Val
     ------
     FileNotFoundError
         If ``path`` is not an existing folder.
+    TypeError
+        If ``check_chunks`` is not a bool.
 
     Examples
     --------
@@ -334,6 +336,8 @@ def validate_ome_zarr(path: str | os.PathLike, check_chunks: bool = True) -> Val
     >>> report.ok, len(report.problems)
     (True, 0)
     """
+    if not isinstance(check_chunks, bool):
+        raise TypeError(f"check_chunks must be True or False, got {check_chunks!r}.")
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{str(root)!r} is not an existing folder; give the folder of an OME-Zarr image.")
