@@ -57,3 +57,15 @@ def test_tree_refuses_bad_input(tmp_path):
         show_tree(tmp_path / "nope")
     with pytest.raises(ValueError, match="max_entries"):
         show_tree(tmp_path, max_entries=0)
+
+
+def test_tree_depth_limit_summarises_deep_folders(tmp_path):
+    store = tmp_path / "v3.zarr"
+    zarr.create_array(store=store, data=np.ones((8, 8, 8), dtype=np.uint8), chunks=(2, 2, 2))
+    lines = show_tree(store, max_depth=1).splitlines()
+    assert lines[-1].startswith("└── c/  (") and lines[-1].endswith("64 files)")
+    assert len(lines) == 3  # the root line, zarr.json, c/ folded
+    deeper = show_tree(store, max_depth=2).splitlines()
+    assert len(deeper) > len(lines)
+    with pytest.raises(ValueError, match="max_depth"):
+        show_tree(store, max_depth=0)

@@ -57,7 +57,7 @@ def list_files(folder: str | os.PathLike, show: bool = True) -> list[Path]:
     return files
 
 
-def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
+def show_tree(folder: str | os.PathLike, max_entries: int = 6, max_depth: int | None = None) -> str:
     """Print a folder as a tree with sizes, folding long runs of chunk files; return the text.
 
     A store with thousands of chunk files is unreadable as a flat list. This
@@ -70,6 +70,11 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
         The folder to show, e.g. a Zarr or OME-Zarr store. It must exist.
     max_entries
         Entries shown per folder before the rest are summarised. At least 1.
+    max_depth
+        Folders deeper than this are shown as one summary line each (their size
+        and number of files), not opened. ``None`` opens every level; ``1``
+        shows only what is directly inside ``folder``. Useful for the nested
+        ``c/z/y/x`` chunk folders of Zarr version 3.
 
     Returns
     -------
@@ -81,7 +86,7 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
     FileNotFoundError
         If ``folder`` is not an existing folder.
     ValueError
-        If ``max_entries`` is below 1.
+        If ``max_entries`` or ``max_depth`` is below 1.
 
     Examples
     --------
@@ -106,6 +111,8 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
         raise FileNotFoundError(f"{str(root)!r} is not an existing folder; give the path of a store or folder.")
     if not isinstance(max_entries, int) or max_entries < 1:
         raise ValueError(f"max_entries must be an integer of at least 1, got {max_entries!r}.")
+    if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 1):
+        raise ValueError(f"max_depth must be None or an integer of at least 1, got {max_depth!r}.")
 
     def totals(path: Path) -> tuple[int, int]:
         files = [p for p in path.rglob("*") if p.is_file()]
@@ -119,7 +126,7 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
 
     lines: list[str] = []
 
-    def walk(path: Path, prefix: str) -> None:
+    def walk(path: Path, prefix: str, depth: int) -> None:
         entries = sorted(path.iterdir(), key=natural)
         shown = [e for e in entries if e.name.startswith(".") or e.name.endswith(".json")]
         rest = [e for e in entries if e not in shown]
@@ -131,7 +138,8 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
             if entry.is_dir():
                 size, count = totals(entry)
                 lines.append(f"{prefix}{branch}{entry.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
-                walk(entry, prefix + indent)
+                if max_depth is None or depth < max_depth:
+                    walk(entry, prefix + indent, depth + 1)
             else:
                 lines.append(f"{prefix}{branch}{entry.name}  ({entry.stat().st_size:,} bytes)")
         if hidden:
@@ -150,7 +158,7 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6) -> str:
 
     size, count = totals(root)
     lines.append(f"{root.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
-    walk(root, "")
+    walk(root, "", 1)
     text = "\n".join(lines)
     print(text)
     return text
