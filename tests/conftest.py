@@ -19,6 +19,19 @@ from data_helpers import datasets
 from data_helpers.server import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def toc_files() -> list[str]:
+    """Every page of the book, as listed in _toc.yml (paths without .md, root first)."""
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [ch["file"] for ch in part.get("chapters", [])]
+    files += [ch["file"] for ch in toc.get("chapters", [])]
+    return files
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 STRICT = os.environ.get("TEXTBOOK_STRICT", "") == "1"
 

@@ -12,21 +12,13 @@ import jupytext
 import pytest
 import yaml
 
-from conftest import REPO, skip_or_fail
+from conftest import REPO, skip_or_fail, toc_files
 
 TOC = yaml.safe_load((REPO / "_toc.yml").read_text())
 HTML = REPO / "_build" / "html"
 
 
-def _toc_files() -> list[str]:
-    files = [TOC["root"]]
-    for part in TOC.get("parts", []):
-        files += [ch["file"] for ch in part.get("chapters", [])]
-    files += [ch["file"] for ch in TOC.get("chapters", [])]
-    return files
-
-
-TOC_FILES = _toc_files()
+TOC_FILES = toc_files()
 NOTEBOOKS = [f for f in TOC_FILES if "```{code-cell}" in (REPO / f"{f}.md").read_text()]
 
 

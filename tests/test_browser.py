@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import REPO, skip_or_fail
+from conftest import REPO, skip_or_fail, toc_files
 from data_helpers.server import LocalServer
 
 pytestmark = pytest.mark.browser
@@ -25,11 +25,19 @@ SCREENSHOTS = REPO / "data" / "screenshots"
 CHROMIUM = os.environ.get("TEXTBOOK_CHROMIUM", "/usr/bin/chromium")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
-# Pages to open: (name, path under _build/html, title text expected on the page).
-PAGES = [
-    ("home", "index.html", "Enormous 3D images"),
-    ("creating", "book/creating-chunked-datasets.html", "Creating chunked datasets"),
-]
+
+
+def _pages() -> list[tuple[str, str, str, bool]]:
+    """(name, path under _build/html, title expected, has code cells): the home page, then every page in the TOC."""
+    pages = [("home", "index.html", "Enormous 3D images", False)]
+    for file in toc_files():
+        text = (REPO / f"{file}.md").read_text()
+        heading = next(line[2:].strip() for line in text.splitlines() if line.startswith("# "))
+        pages.append((Path(file).name, f"{file}.html", heading, "```{code-cell}" in text))
+    return pages
+
+
+PAGES = _pages()
 
 # Console errors that the theme itself produces and that do not mean a broken page.
 # Each entry: (substring of the message, why it is harmless). Keep this list short.
@@ -86,8 +94,8 @@ def _is_local(url: str) -> bool:
     return parsed.hostname in LOCAL_HOSTS
 
 
-@pytest.mark.parametrize(("name", "path", "title"), PAGES, ids=[p[0] for p in PAGES])
-def test_page_renders_without_errors(site, browser, name, path, title):
+@pytest.mark.parametrize(("name", "path", "title", "has_code"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_renders_without_errors(site, browser, name, path, title, has_code):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     blocked: list[str] = []
 
@@ -153,7 +161,7 @@ def test_page_renders_without_errors(site, browser, name, path, title):
         if url not in blocked and not any(known in text for known, _why in KNOWN_THEME_MESSAGES)
     ]
     assert not unexplained, f"console errors on {path}: {unexplained} (blocked outside requests: {blocked})"
-    if name == "creating":
-        figures = [img for img in images if "_images/" in img["src"]]
-        assert figures, "the creation chapter shows no figure"
-        assert all(img["alt"] for img in figures), f"figures without alt text: {figures}"
+    figures = [img for img in images if "_images/" in img["src"]]
+    if has_code:
+        assert figures, f"{path}: a chapter with code shows no figure"
+    assert all(img["alt"] for img in figures), f"figures without alt text on {path}: {figures}"
