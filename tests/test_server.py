@@ -100,3 +100,20 @@ def test_requests_are_recorded_with_their_ranges(tmp_path):
         assert server.requests == [("GET", "/chunk", "bytes=10-19"), ("HEAD", "/missing", None)]
         server.clear_requests()
         assert server.requests == []
+
+
+def test_latency_delays_every_answer(tmp_path):
+    """A lower bound only: the server must wait at least this long (no upper bound, so no flaky timing)."""
+    import time
+
+    (tmp_path / "a").write_text("x")
+    with serve_directory(tmp_path, latency=0.15) as server:
+        start = time.perf_counter()
+        assert requests.get(f"{server.url}/a", timeout=5).text == "x"
+        assert time.perf_counter() - start >= 0.15
+
+
+@pytest.mark.parametrize("latency", [-1, 11, "slow"])
+def test_latency_must_be_a_small_number_of_seconds(tmp_path, latency):
+    with pytest.raises(ValueError, match="latency"):
+        LocalServer(tmp_path, latency=latency)

@@ -11,6 +11,7 @@ import http.server
 import ipaddress
 import os
 import threading
+import time
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,9 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
         log = getattr(self.server, "request_log", None)
         if log is not None:
             log.append((self.command, self.path.split("?", 1)[0], self.headers.get("Range")))
+        latency = getattr(self.server, "latency", 0.0)
+        if latency:
+            time.sleep(latency)  # stands in for a network round trip
         header = self.headers.get("Range")
         if header and header.startswith("bytes=") and "," not in header:
             path = self.translate_path(self.path)
@@ -99,6 +103,11 @@ class LocalServer:
         addresses are refused: this server is for local use and tests only.
     port
         TCP port; ``0`` (the default) picks a free one.
+    latency
+        Seconds to wait before answering each request, to stand in for the
+        round trip of a real network (about 0.01-0.1 s to a cloud store). Default 0.
+        Requests are served in parallel, so the wait does not add up across
+        concurrent requests, as on a real network.
 
     Examples
     --------
@@ -113,7 +122,7 @@ class LocalServer:
     >>> server.stop()
     """
 
-    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0):
         directory = Path(directory)
         if not directory.is_dir():
             raise FileNotFoundError(
@@ -133,9 +142,12 @@ class LocalServer:
             )
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port={port!r} must be an integer from 0 to 65535 (0 picks a free port).")
+        if not isinstance(latency, (int, float)) or not 0 <= latency <= 10:
+            raise ValueError(f"latency={latency!r} must be a number of seconds from 0 to 10.")
         self.directory = directory.resolve()
         self.host = host
         self.port = port
+        self.latency = float(latency)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._requests: list[tuple[str, str, str | None]] = []
@@ -176,6 +188,7 @@ class LocalServer:
             server_class = _Server6
         self._httpd = server_class((self.host, self.port), handler)
         self._httpd.request_log = self._requests
+        self._httpd.latency = self.latency
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name=f"LocalServer({self.directory})", daemon=True
         )
@@ -210,13 +223,13 @@ class LocalServer:
 
 
 def serve_directory(
-    directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0
+    directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0
 ) -> LocalServer:
     """Serve a folder over HTTP on loopback; use it in a ``with`` block.
 
     Parameters
     ----------
-    directory, host, port
+    directory, host, port, latency
         See :class:`LocalServer`.
 
     Examples
@@ -228,4 +241,4 @@ def serve_directory(
     >>> status
     200
     """
-    return LocalServer(directory, host=host, port=port)
+    return LocalServer(directory, host=host, port=port, latency=latency)
