@@ -297,3 +297,35 @@ def test_plan_pyramid_checks_its_input(args):
 def test_plan_pyramid_with_too_many_levels_asked():
     with pytest.raises(OmeZarrError, match="allows only"):
         plan_pyramid((4, 4), "yx", (1.0, 1.0), (2, 2), n_levels=5)
+
+
+def test_thin_input_chunks_are_staged_and_the_copy_removed(tmp_path, monkeypatch):
+    """Plane-chunked input (a TIFF stack) would need whole planes for every block; it is copied into better chunks first."""
+    from data_helpers import omezarr
+
+    monkeypatch.setattr(omezarr, "_STAGING_BUDGET", 64 * 2**10)
+    volume = synthetic_volume((64, 96, 128), chunks=64).compute()
+    planes = zarr.create_array(tmp_path / "planes.zarr", shape=volume.shape, dtype=volume.dtype, chunks=(1, 96, 128))
+    planes[:] = volume
+    staged = []
+    real = omezarr._staging_chunks
+    monkeypatch.setattr(omezarr, "_staging_chunks", lambda *a: staged.append(real(*a)) or staged[-1])
+    image = write_ome_zarr(planes, tmp_path / "img.ome.zarr", voxel_size=1, chunks=16)
+    assert staged and staged[0] is not None and staged[0][0] < 32  # thin along z, as the input
+    np.testing.assert_array_equal(zarr.open_array(image.path / "0", mode="r")[:], volume)
+    assert validate_ome_zarr(image.path).ok
+    assert not (image.path / "_rechunk.zarr").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["img.ome.zarr", "planes.zarr"]
+
+
+@pytest.mark.parametrize(
+    "in_chunks, block, shape, expected",
+    [
+        ((1, 2048, 2048), (256, 256, 256), (256, 2048, 2048), (8, 256, 256)),  # planes: copied a few at a time
+        ((128, 128, 128), (256, 256, 256), (1024, 1024, 1024), None),  # cubes: fine as they are
+        ((256, 256, 256), (256, 256, 256), (1024, 1024, 1024), None),
+    ],
+)
+def test_staging_chunks(in_chunks, block, shape, expected):
+    from data_helpers.omezarr import _STAGING_BUDGET, _staging_chunks
+
+    assert _staging_chunks(in_chunks, block, shape, 2, _STAGING_BUDGET) == expected

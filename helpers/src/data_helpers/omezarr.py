@@ -64,6 +64,7 @@ _AXIS_ORDER = ("t", "c", "z", "y", "x")
 _DEFAULT_DIMS = {2: ("y", "x"), 3: ("z", "y", "x"), 4: ("c", "z", "y", "x"), 5: ("t", "c", "z", "y", "x")}
 _MARKER_KEY = "data_helpers"  # an extra attribute: lets overwrite=True know that this package wrote the image
 _PROGRESS_MIN_BYTES = 256 * 2**20
+_STAGING_BUDGET = 128 * 2**20  # bytes of input one block may need before the input is copied into better chunks
 
 
 class OmeZarrError(ValueError):
@@ -183,7 +184,34 @@ def _as_dask(data: Any, chunks: tuple[int, ...]) -> da.Array:
         raise OmeZarrError(f"data has dtype {arr.dtype}; OME-Zarr images need a numeric (bool, int or float) dtype.")
     if 0 in arr.shape:
         raise OmeZarrError(f"data has an empty axis (shape {arr.shape}); there is nothing to write.")
-    return arr.rechunk(chunks)
+    return arr
+
+
+def _staging_chunks(in_chunks: tuple[int, ...], block: tuple[int, ...], shape: tuple[int, ...], itemsize: int,
+                    budget: int) -> tuple[int, ...] | None:
+    """Chunks of an intermediate copy that keeps memory bounded, or None if the input's chunks are fine as they are.
+
+    Assembling one block from input chunks that are thin along an axis (planes, for a TIFF stack) and wide along
+    the others needs every input chunk that the block touches, whole: for 2048 x 2048 planes and blocks 256 deep,
+    2 GiB. Then the input is first copied, a few planes at a time, into chunks that are thin where the input is
+    thin and block-sized where it is wide; blocks are read from that copy.
+    """
+    need = itemsize
+    for i, b, n in zip(in_chunks, block, shape):
+        need *= min(n, -(-b // i) * i if i < b else i)
+    if need <= budget:
+        return None
+    inter = [min(b, n) if i >= b else i for i, b, n in zip(in_chunks, block, shape)]
+    thin = [a for a, (i, b) in enumerate(zip(in_chunks, block)) if i < b]
+    # grow the thin axes while a copy task (thin axes at their copy depth, wide axes whole input chunks) stays in budget
+    wide_bytes = itemsize
+    for a, (i, n) in enumerate(zip(in_chunks, shape)):
+        if a not in thin:
+            wide_bytes *= min(n, -(-i // inter[a]) * inter[a])
+    for a in thin:
+        while inter[a] * 2 <= min(block[a], shape[a]) and wide_bytes * math.prod(inter[t] for t in thin) * 2 <= budget // 2:
+            inter[a] *= 2
+    return tuple(inter)
 
 
 # -- the pyramid ---------------------------------------------------------------------------------------
@@ -293,6 +321,35 @@ def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
         # round half up, in integers: (sum + count // 2) // count
         return ((acc + count // 2) // count).astype(block.dtype)
     return (acc / count).astype(block.dtype)
+
+
+def _copy_in_slabs(source: da.Array, target: zarr.Array, show: bool) -> None:
+    """Store ``source`` into ``target`` a few blocks at a time along axis 0.
+
+    One ``da.store`` of the whole array lets dask read input far ahead of what it
+    has written, so memory grows with the input; slabs of as many blocks as there
+    are threads keep it at a few blocks.
+    """
+    step = source.chunks[0][0] * max(1, os.cpu_count() or 1)
+    starts = list(range(0, source.shape[0], step))
+    progress = None
+    if show:
+        from rich.progress import Progress
+
+        progress = Progress()
+        task = progress.add_task("copying the input into chunks that fit in memory", total=len(starts))
+        progress.start()
+    try:
+        with dask.config.set(scheduler="threads"):
+            for start in starts:
+                stop = min(start + step, source.shape[0])
+                region = (slice(start, stop),) + (slice(None),) * (source.ndim - 1)
+                da.store(source[region], target, regions=region, lock=False)
+                if progress is not None:
+                    progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
 
 
 def _downsample_and_store(block: np.ndarray, step, method: str, also_write, block_info=None) -> np.ndarray:
@@ -616,7 +673,18 @@ def write_ome_zarr(
             )
             for level, level_shape in enumerate(level_shapes)
         ]
-        stages = [(0, source)] if len(factors) == 1 else []
+        first_step = tuple(f // p for f, p in zip(factors[1], factors[0])) if len(factors) > 1 else (1,) * ndim
+        first_block = tuple(min(c * st, n) for c, st, n in zip(chunk_shape, first_step, shape))
+        inter = _staging_chunks(tuple(source.chunksize), first_block, shape, source.dtype.itemsize, _STAGING_BUDGET)
+        if inter is not None:
+            copy_chunks = tuple(c if c < b else min(n, -(-i // c) * c)
+                                for c, i, b, n in zip(inter, source.chunksize, first_block, shape))
+            copy = zarr.create_array(staging / "_rechunk.zarr", shape=shape, dtype=source.dtype, chunks=inter,
+                                     compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),
+                                     config={"write_empty_chunks": True})
+            _copy_in_slabs(source.rechunk(copy_chunks), copy, show)
+            source = da.from_zarr(copy)
+        stages = [(0, source.rechunk(chunk_shape))] if len(factors) == 1 else []
         for level in range(1, len(factors)):
             # Level 1 is made from the input blocks while they are in memory, which also writes level 0;
             # each later level is read back from the one just written, a block of step x chunk at a time.
@@ -642,6 +710,8 @@ def write_ome_zarr(
             group.attrs.put({"ome": {"version": "0.5", "multiscales": [multiscale]}, _MARKER_KEY: marker})
         else:
             group.attrs.put({"multiscales": [multiscale], _MARKER_KEY: marker})
+        if (staging / "_rechunk.zarr").exists():
+            shutil.rmtree(staging / "_rechunk.zarr")  # the intermediate copy made above, inside our own staging folder
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # only the staging folder this call created
