@@ -21,6 +21,7 @@ ome-zarr-models; see :mod:`data_helpers.validation` for checking any image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -420,15 +421,11 @@ class _Progress(Callback):
 
 
 def _is_own_image(path: Path) -> bool:
-    for name, reader in (("zarr.json", lambda d: d.get("attributes", {})), (".zattrs", lambda d: d)):
-        meta = path / name
-        if meta.is_file():
-            try:
-                attrs = reader(json.loads(meta.read_text()))
-            except (ValueError, OSError):
-                return False
-            return _MARKER_KEY in attrs and ("ome" in attrs or "multiscales" in attrs)
-    return False
+    try:
+        attrs = _read_attrs(path)
+    except (ValueError, OSError):
+        return False
+    return attrs is not None and _MARKER_KEY in attrs and ("ome" in attrs or "multiscales" in attrs)
 
 
 def _own_entries(path: Path) -> list[Path]:
@@ -439,10 +436,15 @@ def _own_entries(path: Path) -> list[Path]:
     return [path / n for n in sorted(names) if (path / n).exists()]
 
 
-def _read_attrs(path: Path) -> dict:
+def _read_attrs(path: Path) -> dict | None:
+    """The attributes of the Zarr group in ``path`` (v3 or v2), or None if it holds no group metadata."""
     if (path / "zarr.json").is_file():
         return json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    return json.loads((path / ".zattrs").read_text())
+    if (path / ".zattrs").is_file():
+        return json.loads((path / ".zattrs").read_text())
+    if (path / ".zgroup").is_file():
+        return {}
+    return None
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
@@ -698,12 +700,9 @@ def write_ome_zarr(
                                                  dtype=src.dtype, chunks=out_chunks)))
         for level, result in stages:
             label = "levels 0 and 1" if level == 1 else f"level {level}"
-            with dask.config.set(scheduler="threads"):
-                if show:
-                    with _Progress(f"{label} of {len(factors) - 1}: {' x '.join(map(str, level_shapes[level]))}"):
-                        da.store(result, arrays[level], lock=False)
-                else:
-                    da.store(result, arrays[level], lock=False)
+            bar = _Progress(f"{label} of {len(factors) - 1}: {' x '.join(map(str, level_shapes[level]))}")
+            with dask.config.set(scheduler="threads"), (bar if show else contextlib.nullcontext()):
+                da.store(result, arrays[level], lock=False)
         multiscale = _multiscale_metadata(name, dims, units, scales, translations, method, version, kind)
         marker = {"version": _package_version(), "levels": [str(i) for i in range(len(factors))]}
         if zarr_format == 3:
@@ -789,16 +788,15 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     ('0.4', ['nanometer', 'nanometer'])
     """
     root = Path(path)
+    attrs = _read_attrs(root)
+    if attrs is None:
+        raise FileNotFoundError(f"{root} holds no Zarr metadata (zarr.json, .zattrs or .zgroup); is this the image folder?")
     if (root / "zarr.json").is_file():
-        attrs = json.loads((root / "zarr.json").read_text()).get("attributes", {})
         ome = attrs.get("ome")
         if not isinstance(ome, dict) or "multiscales" not in ome:
             raise OmeZarrError(f"{root} is a Zarr v3 node without OME-Zarr 'ome.multiscales' attributes.")
         return dict(ome)
-    if (root / ".zattrs").is_file() or (root / ".zgroup").is_file():
-        attrs = json.loads((root / ".zattrs").read_text()) if (root / ".zattrs").is_file() else {}
-        if "multiscales" not in attrs:
-            raise OmeZarrError(f"{root} is a Zarr v2 group without OME-Zarr 'multiscales' attributes.")
-        version = (attrs["multiscales"][0] or {}).get("version") if attrs["multiscales"] else None
-        return {"version": version, **attrs}
-    raise FileNotFoundError(f"{root} holds no Zarr metadata (zarr.json, .zattrs or .zgroup); is this the image folder?")
+    if "multiscales" not in attrs:
+        raise OmeZarrError(f"{root} is a Zarr v2 group without OME-Zarr 'multiscales' attributes.")
+    version = (attrs["multiscales"][0] or {}).get("version") if attrs["multiscales"] else None
+    return {"version": version, **attrs}
