@@ -601,65 +601,6 @@ def _written_names(request: _Request, plan: _Plan) -> tuple[str, ...]:
     return _GROUP_METADATA[request.zarr_format] + plan.names
 
 
-class _Progress(Callback):
-    """A rich progress bar over the tasks of one dask computation."""
-
-    def __init__(self, description: str):
-        super().__init__()
-        self.description = description
-
-    def _start_state(self, dsk, state):
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
-        total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
-        self.task = self.progress.add_task(self.description, total=total)
-        self.progress.start()
-
-    def _posttask(self, key, result, dsk, state, worker_id):
-        self.progress.advance(self.task)
-
-    def _finish(self, dsk, state, errored):
-        self.progress.stop()
-
-
-def _read_attrs(path: Path) -> dict | None:
-    """The attributes of the Zarr group in ``path`` (v3 or v2), or None if it holds no group metadata."""
-    if (path / "zarr.json").is_file():
-        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    if (path / ".zattrs").is_file():
-        return json.loads((path / ".zattrs").read_text())
-    if (path / ".zgroup").is_file():
-        return {}
-    return None
-
-
-def _multiscale_metadata(
-    name: str, dims, units, scales, translations, method: str, version: str, kind: str
-) -> dict:
-    axes = []
-    for d, u in zip(dims, units):
-        axis = {"name": d, "type": "time" if d == "t" else "channel" if d == "c" else "space"}
-        if u is not None:
-            axis["unit"] = u
-        axes.append(axis)
-    datasets = [
-        {
-            "path": str(i),
-            "coordinateTransformations": [
-                {"type": "scale", "scale": list(scale)},
-                {"type": "translation", "translation": list(tr)},
-            ],
-        }
-        for i, (scale, tr) in enumerate(zip(scales, translations))
-    ]
-    multiscale = {"name": name, "axes": axes, "datasets": datasets, "type": method,
-                  "metadata": {"method": f"data_helpers.write_ome_zarr ({method} of each block of voxels)",
-                               "kind": kind}}
-    if version == "0.4":
-        multiscale = {"version": "0.4", **multiscale}
-    return multiscale
-
 # -- step 3: check the target
 
 
@@ -681,7 +622,7 @@ def _check_target(path: Path, overwrite: bool, written: Sequence[str]) -> _Targe
         return _Target(path, "new")
     if not path.is_dir():
         raise FileExistsError(f"{path} exists and is a file, not a folder; choose another path for the image.")
-    if path.stat().st_dev != path.parent.stat().st_dev:
+    if not _same_device(path, path.parent):
         raise OmeZarrError(f"{path} is on another file system than the folder it is in (a mount point), so a "
                            f"finished image cannot be moved into it in one step; write to a folder inside it, "
                            f"e.g. {path / 'image.ome.zarr'}.")
@@ -704,6 +645,21 @@ def _carries_marker(folder: Path) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(attrs, dict) and _MARKER_KEY in attrs
+
+
+def _read_attrs(path: Path) -> dict | None:
+    """The attributes of the Zarr group in ``path`` (v3 or v2), or None if it holds no group metadata."""
+    if (path / "zarr.json").is_file():
+        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    if (path / ".zattrs").is_file():
+        return json.loads((path / ".zattrs").read_text())
+    if (path / ".zgroup").is_file():
+        return {}
+    return None
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
 
 
 def _replaceable_entries(folder: Path, written: Sequence[str]) -> tuple[str, ...]:
@@ -934,6 +890,55 @@ def _owner_alive(owner: dict) -> bool:
         return False
     now = _process_start(pid)
     return started is None or now is None or abs(now - started) < 1.0  # else the pid belongs to a later process
+
+
+class _Progress(Callback):
+    """A rich progress bar over the tasks of one dask computation."""
+
+    def __init__(self, description: str):
+        super().__init__()
+        self.description = description
+
+    def _start_state(self, dsk, state):
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+        total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+        self.task = self.progress.add_task(self.description, total=total)
+        self.progress.start()
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        self.progress.advance(self.task)
+
+    def _finish(self, dsk, state, errored):
+        self.progress.stop()
+
+
+def _multiscale_metadata(
+    name: str, dims, units, scales, translations, method: str, version: str, kind: str
+) -> dict:
+    axes = []
+    for d, u in zip(dims, units):
+        axis = {"name": d, "type": "time" if d == "t" else "channel" if d == "c" else "space"}
+        if u is not None:
+            axis["unit"] = u
+        axes.append(axis)
+    datasets = [
+        {
+            "path": str(i),
+            "coordinateTransformations": [
+                {"type": "scale", "scale": list(scale)},
+                {"type": "translation", "translation": list(tr)},
+            ],
+        }
+        for i, (scale, tr) in enumerate(zip(scales, translations))
+    ]
+    multiscale = {"name": name, "axes": axes, "datasets": datasets, "type": method,
+                  "metadata": {"method": f"data_helpers.write_ome_zarr ({method} of each block of voxels)",
+                               "kind": kind}}
+    if version == "0.4":
+        multiscale = {"version": "0.4", **multiscale}
+    return multiscale
 
 
 def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
