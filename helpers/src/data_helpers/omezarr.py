@@ -11,9 +11,18 @@ ngff-zarr 0.50's ``to_multiscales`` + ``to_ngff_zarr`` do, without their traps:
   chunk, then read back to make the next one;
 - it never deletes what it did not write: a non-empty folder that is not an
   OME-Zarr image written by this package is refused, and ``overwrite=True``
-  replaces only such an image, leaving any other file in the folder alone;
+  replaces only such an image's metadata and level folders, after checking on
+  disk that each level folder holds one Zarr array and nothing else (the one
+  rule is :func:`_replaceable_entries`); any other entry of the folder stays;
 - a write that fails leaves no half-written image behind: the image is built in
-  a hidden sibling folder and moved into place only once it is complete.
+  a hidden sibling folder and moved into place only once it is complete, and of
+  two writes to one path at the same time, exactly one gets in;
+- the pyramid is right for every shape and dtype: integer means are exact
+  (int64 and uint64 included), rounded half up.
+
+The write runs in five steps, each a small function: check the arguments, plan
+the levels, check the target, write into staging, commit. The first three only
+read, so their errors come before anything is computed.
 
 The metadata it writes is checked with ngff-zarr's JSON schemas and opens with
 ome-zarr-models; see :mod:`data_helpers.validation` for checking any image.
