@@ -136,6 +136,10 @@ class OmeZarrImage:
 # -- input checks ----------------------------------------------------------------------------------
 
 
+def _is_whole_number(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_dims(dims: Sequence[str] | None, ndim: int) -> tuple[str, ...]:
     if ndim not in _DEFAULT_DIMS:
         raise OmeZarrError(f"OME-Zarr images here have 2 to 5 dimensions (t, c, z, y, x); this array has {ndim}.")
@@ -501,10 +505,6 @@ class _Target:
     path: Path
     state: Literal["new", "empty", "image"]
     replace: tuple[str, ...] = ()  # for "image": the entries the commit replaces (see _replaceable_entries)
-
-
-def _is_whole_number(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 # -- step 1: check the arguments
@@ -882,7 +882,8 @@ def _owner_alive(owner: dict) -> bool:
     """Whether the process that wrote ``owner`` is still running (unknown counts as running)."""
     pid, started = owner["pid"], owner["started"]
     if pid == os.getpid():
-        return started is None or started == _process_start(pid)
+        now = _process_start(pid)
+        return started is None or now is None or abs(now - started) < 1.0
     try:
         import psutil
     except ImportError:
@@ -1038,7 +1039,12 @@ def _commit(staging: Path, target: _Target, written: Sequence[str]) -> None:
             except FileExistsError:
                 raise FileExistsError(f"{path} was created by another write while this one ran, so this image "
                                       "was discarded; nothing was written or deleted.") from None
-            _move_onto_empty_folder(staging, path)
+            try:
+                _move_onto_empty_folder(staging, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # the folder made just above, if it is still empty
+                raise
         elif target.state == "new":
             raise FileExistsError(f"{path} was created by another write while this one ran, so this image was "
                                   "discarded; nothing was written or deleted.")
