@@ -485,3 +485,46 @@ def test_swap_entries_moves_old_aside_then_deletes_it(tmp_path):
     _swap_entries(staging, target, ["zarr.json", "0"])
     assert (target / "zarr.json").read_text() == "new" and (target / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+import dask.array as da, numpy as np
+from data_helpers import write_ome_zarr
+
+target, sync, value = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+
+def compute(block):
+    (sync / f"computing-{value}").touch()
+    for _ in range(600):  # a barrier across processes: both are computing, neither has committed
+        if len(list(sync.glob("computing-*"))) == 2:
+            break
+        time.sleep(0.1)
+    return np.full(block.shape, value, np.uint16)
+
+data = da.zeros((16, 16, 16), np.uint16, chunks=16).map_blocks(compute, dtype=np.uint16, meta=np.empty((0, 0, 0), np.uint16))
+try:
+    write_ome_zarr(data, target, voxel_size=1, chunks=16)
+except FileExistsError as error:
+    print("FileExistsError", error)
+    sys.exit(3)
+print("wrote", value)
+"""
+
+
+def test_two_processes_writing_one_new_path_one_wins(tmp_path):
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "race.ome.zarr"
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(target), str(sync), str(v)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for v in (1, 2)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    codes = sorted(r[2] for r in results)
+    assert codes == [0, 3], results
+    winner = 1 + [r[2] for r in results].index(0)
+    assert np.all(zarr.open_array(target / "0", mode="r")[:] == winner)
+    assert sorted(p.name for p in out.iterdir()) == ["race.ome.zarr"]
+    assert validate_ome_zarr(target).ok
