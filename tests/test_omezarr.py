@@ -395,6 +395,11 @@ def test_check_arguments_gives_one_value_per_axis():
     assert request.show_progress is False
 
 
+@pytest.mark.parametrize("chunks", [(8, 16, 16), np.array([8, 16, 16]), [np.int64(8), 16, 16]])
+def test_chunks_as_a_tuple_list_or_integer_array(chunks):
+    assert _request(np.zeros((8, 32, 32), np.uint8), chunks=chunks).chunks == (8, 16, 16)
+
+
 def test_check_arguments_does_not_touch_the_disk(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _request(np.zeros((8, 8), np.uint8))

@@ -573,7 +573,8 @@ def _check_chunks(chunks: Any, dims: tuple[str, ...], spatial: Sequence[str]) ->
     """Chunk lengths, one per axis, from one whole number (for every space axis) or one per axis."""
     if _is_whole_number(chunks):
         chunk_shape = tuple(int(chunks) if d in spatial else 1 for d in dims)
-    elif isinstance(chunks, Sequence) and not isinstance(chunks, str) and all(_is_whole_number(c) for c in chunks):
+    elif isinstance(chunks, (Sequence, np.ndarray)) and not isinstance(chunks, str) \
+            and all(_is_whole_number(c) for c in chunks):
         chunk_shape = tuple(int(c) for c in chunks)
         if len(chunk_shape) != len(dims):
             raise OmeZarrError(f"chunks {chunk_shape} has {len(chunk_shape)} lengths but the array has {len(dims)} "
