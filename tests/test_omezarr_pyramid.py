@@ -124,6 +124,15 @@ def test_int64_and_uint64_means_do_not_overflow_or_lose_precision(tmp_path):
     assert expected % 2**11 != 0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_means_do_not_overflow(dtype):
+    largest = np.finfo(dtype).max
+    block = np.full((2, 2, 2), largest, dtype)
+    assert _block_mean(block, (2, 2, 2)).item() == largest
+    mixed = np.array([largest, largest, largest / 2, -largest], dtype).reshape(2, 2)
+    assert _block_mean(mixed, (2, 2)).item() == pytest.approx(float(largest) * 0.375, rel=1e-6)
+
+
 @pytest.mark.parametrize("values, expected", [([1, 2], 2), ([-1, -2], -1), ([-3, -2, 5, 6], 2), ([0, 0, 0, 1], 0),
                                               ([0, 0, 1, 1], 1), ([-1, -1, -1, 0], -1)])
 def test_mean_rounds_half_up(values, expected):

@@ -333,7 +333,8 @@ def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
     overflow for the 8 voxels of a block. For int64 and uint64 each value is split as ``v = q * count + r``
     (floor division, ``0 <= r < count``): the sum of the ``q`` stays in range because each is at most
     ``v / count``, and the mean is ``sum(q) + (sum(r) + count // 2) // count``, exactly. Booleans become
-    True where at least half the voxels are True. Floats are averaged in float64 and cast back.
+    True where at least half the voxels are True. Floats are averaged in float64, halving before adding so
+    that values near the largest float64 do not overflow, and cast back.
     """
     count = math.prod(step)
     kind, itemsize = block.dtype.kind, block.dtype.itemsize
@@ -341,27 +342,38 @@ def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
         quotient = _block_sum(block // count, step, block.dtype)
         remainder = _block_sum(block % count, step, block.dtype)  # each below count: no overflow
         return (quotient + (remainder + count // 2) // count).astype(block.dtype)
+    if kind == "f":
+        return _block_sum(block, step, np.float64, scale=True).astype(block.dtype)
     small_unsigned = kind in "bu" and itemsize <= 2
-    acc = _block_sum(block, step, np.uint32 if small_unsigned else np.int64 if kind in "iu" else np.float64)
+    acc = _block_sum(block, step, np.uint32 if small_unsigned else np.int64)
     if kind == "b":
         return acc * 2 >= count
     if kind in "iu":
         # round half up, in integers: (sum + count // 2) // count; floor division rounds towards -inf
         return ((acc + count // 2) // count).astype(block.dtype)
-    return (acc / count).astype(block.dtype)
 
 
-def _block_sum(block: np.ndarray, step: tuple[int, ...], acc_type) -> np.ndarray:
-    """Sum of each block of voxels in ``acc_type``, adding strided views pairwise."""
+def _block_sum(block: np.ndarray, step: tuple[int, ...], acc_type, scale: bool = False) -> np.ndarray:
+    """Sum of each block of voxels in ``acc_type``, adding strided views pairwise.
+
+    With ``scale``, each part is divided by the step before it is added, which gives the mean: for floats,
+    dividing by 2 is exact (but for subnormal numbers), so the result is the same as dividing the sum, and
+    values near the largest float64 do not overflow to infinity.
+    """
     acc = block
     for axis, s in enumerate(step):
         if s == 1:
             continue
         n = (acc.shape[axis] // s) * s
         parts = [acc[(slice(None),) * axis + (slice(k, n, s),)] for k in range(s)]
-        total = parts[0].astype(acc_type)
-        for part in parts[1:]:
-            total += part
+        if scale:
+            total = np.multiply(parts[0], 1 / s, dtype=acc_type)
+            for part in parts[1:]:
+                total += np.multiply(part, 1 / s, dtype=acc_type)
+        else:
+            total = parts[0].astype(acc_type)
+            for part in parts[1:]:
+                total += part
         acc = total
     return acc if acc is not block else block.astype(acc_type)
 
