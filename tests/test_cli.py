@@ -87,3 +87,18 @@ def test_serve_on_a_busy_port_is_a_clear_error(tmp_path, capsys):
 def test_serve_refuses_outside_host(tmp_path, capsys):
     assert main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err
+
+
+def test_download_refuses_an_ftp_mirror(tiny, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_HELPERS_MIRROR", "ftp://127.0.0.1/data")
+    assert main(["download", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "ftp:// mirrors are not supported" in err and "file:///" in err
+    assert not tiny.cache.exists()
+
+
+def test_download_from_a_folder_mirror(tiny, monkeypatch, capsys):
+    tiny.server.stop()
+    monkeypatch.setenv("DATA_HELPERS_MIRROR", tiny.mirror.as_uri())
+    assert main(["download", "tiny"]) == 0
+    assert f"tiny: verified {len(tiny.info.files)} files" in capsys.readouterr().out
