@@ -309,3 +309,40 @@ def open_store(path: str | os.PathLike, storage_options: dict | None = None) -> 
 def join_key(*parts: str) -> str:
     """Join store keys with ``/``, skipping empty parts."""
     return str(PurePosixPath(*[p for p in parts if p])) if any(parts) else ""
+
+
+def read_attributes(url: str, storage_options: dict | None = None) -> tuple[int | None, dict | None]:
+    """(Zarr format, group attributes) of the node at ``url``; ``(None, None)`` when there is no node.
+
+    Reads ``zarr.json`` (Zarr v3), else ``.zattrs`` (Zarr v2): one or two requests.
+
+    Raises
+    ------
+    ValueError
+        If the metadata file is not a JSON object.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from data_helpers.storeaccess import read_attributes
+    >>> read_attributes(tempfile.mkdtemp())
+    (None, None)
+    """
+    import json
+
+    store = open_store(url, storage_options)
+    for name, fmt in (("zarr.json", 3), (".zattrs", 2)):
+        raw = store.read(name)
+        if raw is None:
+            continue
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{store.join(name)} is not valid JSON ({exc}); restore it from the data's source.") from None
+        attrs = doc.get("attributes", {}) if fmt == 3 and isinstance(doc, dict) else doc
+        if not isinstance(attrs, dict):
+            raise ValueError(f"{store.join(name)} holds no JSON object of attributes.")
+        return fmt, attrs
+    if store.read(".zgroup") is not None:
+        return 2, {}
+    return None, None

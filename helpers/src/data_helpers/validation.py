@@ -30,7 +30,6 @@ or 2 (a path could not be checked at all).
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -576,6 +575,25 @@ def _array_info(run: _Run, node: str, place: str, meta: dict, zarr_format: int) 
     return _ArrayInfo(shape, chunks, dtype, meta.get("fill_value"), key_of, parse)
 
 
+def _grid_indices(grid: list[int]) -> Iterator[tuple[int, ...]]:
+    """Every index of a chunk grid in C order, one at a time (``itertools.product`` would first build
+    a tuple of each axis's range, which a forged shape can make enormous)."""
+    if any(g <= 0 for g in grid):
+        return
+    index = [0] * len(grid)
+    while True:
+        yield tuple(index)
+        axis = len(grid) - 1
+        while axis >= 0:
+            index[axis] += 1
+            if index[axis] < grid[axis]:
+                break
+            index[axis] = 0
+            axis -= 1
+        if axis < 0:
+            return
+
+
 def _check_chunk_files(run: _Run, node: str, array_key: str, path: str, info: _ArrayInfo, marked: bool) -> None:
     """Count the chunk (or shard) files of one array: streaming, never a list of every key."""
     grid = [-(-n // c) for n, c in zip(info.shape, info.chunks)]
@@ -594,7 +612,7 @@ def _check_chunk_files(run: _Run, node: str, array_key: str, path: str, info: _A
         missing = expected - present
         if missing:
             probes = 0
-            for index in itertools.product(*(range(g) for g in grid)):
+            for index in _grid_indices(grid):
                 key = info.key_of(index)
                 probes += 1
                 if not store.exists(join_key(array_key, key)):
@@ -610,7 +628,7 @@ def _check_chunk_files(run: _Run, node: str, array_key: str, path: str, info: _A
                      "which can be listed), or pass check_chunks=False (--no-chunks) to skip this check.")
             return
         missing = 0
-        for index in itertools.product(*(range(g) for g in grid)):
+        for index in _grid_indices(grid):
             key = info.key_of(index)
             if store.exists(join_key(array_key, key)):
                 present += 1
@@ -658,6 +676,8 @@ def _version_of(run: _Run, node: _Node) -> tuple[str | None, dict]:
             return "0.5", ome
         run.error(node.key, "ome.version", f"version is {_short(found)}; a Zarr v3 group holds OME-Zarr '0.5' "
                   "or '0.6'.", "Write the version the metadata follows, '0.5' for most writers today.")
+        if isinstance(found, str) and found.startswith("0.5"):
+            return "0.5", ome  # close enough to check the rest as 0.5
         return None, ome
     versions = []
     for key in ("plate", "well", "image-label"):
@@ -672,6 +692,8 @@ def _version_of(run: _Run, node: _Node) -> tuple[str | None, dict]:
         if found != "0.4":
             run.error(node.key, f"{where}.version", f"version is {_short(found)}; a Zarr v2 group holds "
                       "OME-Zarr '0.4' (0.5 and later use Zarr v3).", "Write 'version': '0.4'.")
+            if isinstance(found, str) and found.startswith("0.4"):
+                continue  # close enough to check the rest as 0.4
             return None, attrs
     return "0.4", attrs
 
@@ -870,7 +892,8 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
             else:
                 _check_transforms(run, key, top, f"{where}.coordinateTransformations", n_axes, False)
         if run.check_arrays and axes:
-            shape0 = _check_level_arrays(run, key, levels, n_axes, VERSIONS[version], marked, is_label)
+            shape0 = _check_level_arrays(run, key, levels, [a["name"] for a in axes], VERSIONS[version], marked,
+                                         is_label)
             if m == 0 and shape0 is not None and n_channels is not None:
                 n_channels = shape0[n_channels]  # the index of the 'c' axis becomes its length
             elif m == 0:
@@ -897,9 +920,10 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
     return {"levels": all_levels[0] if all_levels else []}
 
 
-def _check_level_arrays(run: _Run, key: str, levels: list, n_axes: int, zarr_format: int, marked: bool,
+def _check_level_arrays(run: _Run, key: str, levels: list, names: list[str], zarr_format: int, marked: bool,
                         is_label: bool) -> list | None:
     """Check each level's array against the metadata; return level 0's shape (``None`` if unreadable)."""
+    n_axes = len(names)
     first = None
     previous_shape = None
     for level, (path, scale) in enumerate(levels):
@@ -931,6 +955,10 @@ def _check_level_arrays(run: _Run, key: str, levels: list, n_axes: int, zarr_for
             run.error(key, path, f"array has {len(shape)} dimensions but the image has {n_axes} axes.",
                       "Give one axis per array dimension.")
             continue
+        dims = node.meta.get("dimension_names") if zarr_format == 3 else None
+        if dims is not None and dims != names:
+            run.error(key, f"{path}/zarr.json:dimension_names", f"are {_short(dims)} but the axes are {names}.",
+                      "Write the axis names, in order, as the array's dimension_names.")
         if is_label and not _is_integer_dtype(info.dtype):
             run.error(key, path, f"label image has data type {_short(info.dtype)}; labels must be integers.",
                       "Store labels as uint8, uint16, uint32 or another integer type.")
