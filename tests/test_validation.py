@@ -533,3 +533,87 @@ def test_command_line_reports_paths_as_given(images, capsys, monkeypatch):
     monkeypatch.chdir(images["0.5"].parent)
     assert main(["validate", "good-0.5.ome.zarr"]) == 0
     assert capsys.readouterr().out.startswith("good-0.5.ome.zarr: OME-Zarr 0.5 image: valid")
+
+
+# -- data written by other tools: 0 errors ----------------------------------------------------------------
+
+
+def _sparse_volume(shape=(32, 64, 64), dtype=np.uint16):
+    """A volume whose upper half is 0, so writers that skip empty chunks leave files out."""
+    data = np.zeros(shape, dtype)
+    data[shape[0] // 2:] = np.random.default_rng(2).integers(1, 1000, (shape[0] - shape[0] // 2, *shape[1:]))
+    return data
+
+
+def _count_absent(report) -> int:
+    return sum("chunk files are absent" in p.message for p in report.warnings)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5", "0.6"])
+def test_ngff_zarr_images_have_no_errors(tmp_path, version):
+    nz = pytest.importorskip("ngff_zarr")
+    image = nz.to_ngff_image(_sparse_volume(), dims=["z", "y", "x"], scale={"z": 2.0, "y": 1.0, "x": 1.0},
+                             axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"})
+    multiscales = nz.to_multiscales(image, scale_factors=[2, 4], chunks=16)
+    path = tmp_path / f"ngff-{version}.ome.zarr"
+    nz.to_ngff_zarr(str(path), multiscales, version=version)
+    report = validate_ome_zarr(path)
+    assert not report.errors and report.version == version, str(report)
+    assert _count_absent(report) >= 1  # empty chunks were skipped: warnings, not errors
+
+
+def test_ngff_zarr_sharded_0_5_image_has_no_errors(tmp_path):
+    nz = pytest.importorskip("ngff_zarr")
+    image = nz.to_ngff_image(_sparse_volume(), dims=["z", "y", "x"])
+    multiscales = nz.to_multiscales(image, scale_factors=[2], chunks=16)
+    path = tmp_path / "sharded.ome.zarr"
+    nz.to_ngff_zarr(str(path), multiscales, version="0.5", chunks_per_shard=2)
+    meta = json.loads((path / "scale0" / "image" / "zarr.json").read_text()) if (path / "scale0").exists() else \
+        json.loads((path / multiscales.metadata.datasets[0].path / "zarr.json").read_text())
+    assert meta["codecs"][0]["name"] == "sharding_indexed"
+    report = validate_ome_zarr(path)
+    assert not report.errors, str(report)
+
+
+def _ome_zarr_py():
+    try:
+        from ome_zarr import writer
+        from ome_zarr.format import FormatV04, FormatV05
+    except ImportError:
+        skip_or_fail("ome-zarr (ome-zarr-py) is not installed; it is pinned in requirements.txt as a test dependency")
+    return writer, {"0.4": FormatV04(), "0.5": FormatV05()}
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_py_image_with_labels_has_no_errors(tmp_path, version):
+    writer, formats = _ome_zarr_py()
+    path = tmp_path / f"ome-zarr-py-{version}.ome.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2 if version == "0.4" else 3)
+    data = _sparse_volume()
+    writer.write_image(data, root, axes="zyx", fmt=formats[version], scale_factors=[2, 4],
+                       storage_options={"chunks": (16, 16, 16)})
+    labels = (data > 500).astype(np.uint8)
+    writer.write_labels(labels, root, name="bright", axes="zyx", fmt=formats[version], scale_factors=[2, 4],
+                        storage_options={"chunks": (16, 16, 16)})
+    report = validate_ome_zarr(path)
+    assert not report.errors and report.version == version, str(report)
+    assert any(s.startswith("labels/bright: label image, ") for s in report.summaries), str(report)
+    assert _count_absent(report) >= 1
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_py_plate_has_no_errors(tmp_path, version):
+    writer, formats = _ome_zarr_py()
+    fmt = formats[version]
+    path = tmp_path / f"plate-{version}.ome.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2 if version == "0.4" else 3)
+    writer.write_plate_metadata(root, ["A", "B"], ["1", "2"], ["A/1", "B/2"], fmt=fmt, name="plate")
+    for well in ("A/1", "B/2"):
+        group = root.require_group(well)
+        writer.write_well_metadata(group, [{"path": "0"}, {"path": "1"}], fmt=fmt)
+        for field in ("0", "1"):
+            writer.write_image(_sparse_volume((2, 32, 32)), group.require_group(field), axes="cyx", fmt=fmt,
+                               scale_factors=[2], storage_options={"chunks": (1, 16, 16)})
+    report = validate_ome_zarr(path)
+    assert not report.errors and report.kind == "plate", str(report)
+    assert [s.split(":")[0] for s in report.summaries] == ["A/1/0", "A/1/1", "B/2/0", "B/2/1"]

@@ -655,9 +655,17 @@ def _check_chunk_files(run: _Run, node: str, array_key: str, path: str, info: _A
 # -- node checks -----------------------------------------------------------------------------------
 
 
-def _version_of(run: _Run, node: _Node) -> tuple[str | None, dict]:
-    """(OME-Zarr version, the OME attributes) of a group; problems are reported."""
+def _version_of(run: _Run, node: _Node, inherit: str | None = None) -> tuple[str | None, dict]:
+    """(OME-Zarr version, the OME attributes) of a group; problems are reported.
+
+    ``inherit`` is the version of the enclosing node: a labels group without its own version
+    (as ome-zarr-py writes it) is read as that version, with a warning.
+    """
     attrs = node.attrs
+    if node.zarr_format == 3 and inherit and isinstance(attrs.get("ome"), dict) and "version" not in attrs["ome"]:
+        run.warn(node.key, "ome.version", f"missing; read as the enclosing node's {inherit}.",
+                 f"Add 'version': '{inherit}' to this group's 'ome' attributes.")
+        return inherit, attrs["ome"]
     if node.zarr_format == 3:
         ome = attrs.get("ome")
         if not isinstance(ome, dict):
@@ -911,7 +919,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
     if run.check_arrays and not is_label:
         labels = run.read_node(join_key(key, "labels"))
         if labels is not None:
-            lv, lome = _version_of(run, labels)
+            lv, lome = _version_of(run, labels, inherit=version)
             if lv is not None and "labels" in lome:
                 _check_labels_group(run, labels, lv, lome, all_levels[0] if all_levels else [])
             elif lv is not None:
