@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from data_helpers import workspace
-from data_helpers.workspace import MARKER, OutputFolderError, output_dir, repository_root
+import shutil
+
+from data_helpers.workspace import MARKER, OutputFolderError, output_dir, output_path, repository_root
 
 
 @pytest.fixture
@@ -20,11 +22,76 @@ def test_creates_folder_with_marker(out):
     assert (folder / MARKER).is_file()
 
 
-def test_fresh_empties_own_folder(out):
+def test_fresh_removes_only_what_output_path_handed_out(out):
     folder = output_dir("creating")
-    (folder / "old.zarr").mkdir()
+    output_path("creating", "old.zarr").mkdir()
+    (output_path("creating", "table.csv")).write_text("1,2")
+    (folder / "my-notes.txt").write_text("a reader's own file")
+    (folder / "my-analysis").mkdir()
     folder = output_dir("creating", fresh=True)
-    assert sorted(p.name for p in folder.iterdir()) == [MARKER]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MARKER, "my-notes.txt", "my-analysis"])
+    assert (folder / "my-notes.txt").read_text() == "a reader's own file"
+
+
+def test_output_path_replaces_its_own_entry_so_a_cell_can_run_twice(out):
+    for _ in range(2):
+        target = output_path("creating", "heart.zarr")
+        assert not target.exists()
+        target.mkdir()
+        (target / "zarr.json").write_text("{}")
+
+
+def test_output_path_never_replaces_a_readers_file(out):
+    folder = output_dir("creating")
+    (folder / "heart.zarr").write_text("precious")
+    with pytest.raises(OutputFolderError, match="not written through data_helpers"):
+        output_path("creating", "heart.zarr")
+    assert (folder / "heart.zarr").read_text() == "precious"
+
+
+def test_a_copied_folder_is_not_taken_for_the_original(out):
+    output_path("creating", "result.zarr").mkdir()
+    backup = out / "creating-backup"
+    shutil.copytree(out / "creating", backup)
+    assert (backup / MARKER).is_file() and (backup / "result.zarr").is_dir()
+    with pytest.raises(OutputFolderError, match="not emptied"):
+        output_dir("creating-backup", fresh=True)
+    with pytest.raises(OutputFolderError, match="copied"):
+        output_path("creating-backup", "result.zarr")
+    assert (backup / "result.zarr").is_dir()
+
+
+def test_a_forged_manifest_cannot_name_paths_outside_the_folder(out):
+    import json
+
+    folder = output_dir("creating")
+    victim = out / "victim.txt"
+    victim.write_text("keep me")
+    manifest = json.loads((folder / MARKER).read_text())
+    manifest["entries"] = ["../victim.txt"]
+    (folder / MARKER).write_text(json.dumps(manifest))
+    with pytest.raises(OutputFolderError):
+        output_dir("creating", fresh=True)
+    assert victim.read_text() == "keep me"
+
+
+def test_an_empty_folder_the_reader_made_is_not_claimed(out):
+    (out / "creating").mkdir(parents=True)
+    assert output_dir("creating") == out / "creating"
+    assert not (out / "creating" / MARKER).exists()
+    with pytest.raises(OutputFolderError, match="not made by"):
+        output_path("creating", "x.zarr")
+
+
+def test_a_symlinked_entry_is_removed_as_a_link_only(out, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep")
+    target = output_path("creating", "link")
+    target.symlink_to(elsewhere, target_is_directory=True)
+    output_dir("creating", fresh=True)
+    assert (elsewhere / "keep.txt").read_text() == "keep"
+    assert not target.is_symlink()
 
 
 def test_fresh_never_deletes_a_folder_it_did_not_make(out):
@@ -39,16 +106,18 @@ def test_fresh_never_deletes_a_folder_it_did_not_make(out):
     assert not (mine / MARKER).exists()
 
 
-@pytest.mark.parametrize("name", ["", "..", "a/b", "../x", "/tmp", ".hidden", 3])
+@pytest.mark.parametrize("name", ["", "..", "a/b", "../x", "/tmp", ".hidden", 3, "ab\n", "a\\b", "a\x00b"])
 def test_rejects_names_that_are_not_plain(out, name):
     with pytest.raises(ValueError, match="plain folder name"):
         output_dir(name)
+    with pytest.raises(ValueError, match="plain folder name"):
+        output_path("creating", name)
 
 
 def test_file_in_the_way_is_refused(out):
     out.mkdir()
     (out / "creating").write_text("a file")
-    with pytest.raises(OutputFolderError, match="not a folder"):
+    with pytest.raises(OutputFolderError, match="not a plain folder"):
         output_dir("creating")
 
 

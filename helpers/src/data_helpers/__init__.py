@@ -56,7 +56,7 @@ from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_uni
 from data_helpers.server import LocalServer, serve_directory
 from data_helpers.stores import list_files, show_tree
 from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
-from data_helpers.workspace import OutputFolderError, output_dir, repository_root
+from data_helpers.workspace import OutputFolderError, output_dir, output_path, repository_root
 
 __version__ = "0.1.0"
 
@@ -93,6 +93,7 @@ __all__ = [
     "load_heart_data",
     "normalize_unit",
     "output_dir",
+    "output_path",
     "plan_pyramid",
     "read_ome_metadata",
     "repository_root",

@@ -1,22 +1,33 @@
 """Where chapters write their outputs: ``data/<name>/`` in the book's repository.
 
-Each chapter writes into a folder of its own under ``data/``. A folder made by
-:func:`output_dir` carries a marker file, and only a folder with that marker is
-ever emptied (``fresh=True``). A folder you made yourself is never deleted.
+Each chapter writes into a folder of its own under ``data/``. The rule is simple:
+**only what this package wrote is ever deleted.**
+
+- :func:`output_dir` creates the chapter's folder and a hidden manifest in it. The
+  manifest records the folder it belongs to, so a copied or moved folder is not
+  taken for the original.
+- :func:`output_path` hands out one entry of that folder (``data/<name>/<entry>``)
+  and records the entry's name in the manifest. If the entry exists and the
+  manifest lists it, it is removed first, so a notebook cell that writes it can be
+  run again. An entry that is not listed (a file you saved there) is never touched:
+  :func:`output_path` refuses instead.
+- ``output_dir(name, fresh=True)`` removes the entries the manifest lists, and
+  nothing else.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
-__all__ = ["OutputFolderError", "output_dir", "repository_root"]
+__all__ = ["OutputFolderError", "output_dir", "output_path", "repository_root"]
 
 ENV_OUTPUT = "DATA_HELPERS_OUTPUT"
 MARKER = ".made-by-data_helpers"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class OutputFolderError(RuntimeError):
@@ -53,6 +64,75 @@ def repository_root(start: str | os.PathLike | None = None) -> Path:
     )
 
 
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError(
+            f"{what} {name!r} is not a plain folder name. Use letters, digits, '_', "
+            f"'-' or '.' (not first), with no path separators, e.g. 'creating'."
+        )
+    return name
+
+
+def _parent() -> Path:
+    env = os.environ.get(ENV_OUTPUT, "").strip()
+    return Path(env).expanduser().resolve() if env else repository_root() / "data"
+
+
+def _identity(folder: Path) -> dict:
+    st = folder.stat()
+    return {"folder": str(folder.resolve()), "device": st.st_dev, "inode": st.st_ino}
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    """The manifest of ``folder``, or None if the folder is not one this package made."""
+    marker = folder / MARKER
+    if marker.is_symlink() or not marker.is_file():
+        return None
+    try:
+        manifest = json.loads(marker.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+        return None
+    identity = _identity(folder)
+    if any(manifest.get(key) != value for key, value in identity.items()):
+        return None  # copied, moved or forged: not ours
+    entries = manifest["entries"]
+    if not all(isinstance(e, str) and _NAME.fullmatch(e) and e != MARKER for e in entries):
+        return None
+    return manifest
+
+
+def _write_manifest(folder: Path, entries: list[str]) -> None:
+    manifest = {
+        "about": "Made by data_helpers.output_dir. Only the entries listed here are ever deleted by it.",
+        **_identity(folder),
+        "entries": sorted(set(entries)),
+    }
+    tmp = folder / f"{MARKER}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, folder / MARKER)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _managed(name: str) -> tuple[Path, dict]:
+    folder = output_dir(name)
+    manifest = _read_manifest(folder)
+    if manifest is None:
+        raise OutputFolderError(
+            f"{name}/ (in {folder.parent}) was not made by data_helpers.output_dir, or was "
+            f"copied from another place, so nothing in it is replaced or deleted. Move it "
+            f"away (or rename it) and run again."
+        )
+    return folder, manifest
+
+
 def output_dir(name: str, fresh: bool = False) -> Path:
     """Return the output folder ``data/<name>`` of a chapter, creating it.
 
@@ -62,15 +142,22 @@ def output_dir(name: str, fresh: bool = False) -> Path:
         A plain folder name, such as ``"creating"``: letters, digits, ``_``,
         ``-`` and ``.``; no path separators.
     fresh
-        Empty the folder first, so a re-run starts clean. Only a folder that
-        this function created (it holds the marker file) is emptied; anything
-        else raises :class:`OutputFolderError` and nothing is deleted.
+        Remove the entries that :func:`output_path` handed out in this folder
+        before, so a re-run starts clean. Files you put there yourself stay.
 
     Returns
     -------
     pathlib.Path
         The folder, which exists on return. Its parent is ``$DATA_HELPERS_OUTPUT``
         if set, else ``data/`` at the repository root.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a plain folder name.
+    OutputFolderError
+        If a file is in the way, or ``fresh=True`` is asked of a folder that this
+        function did not make (nothing is deleted then).
 
     Examples
     --------
@@ -79,28 +166,80 @@ def output_dir(name: str, fresh: bool = False) -> Path:
     >>> out.name  # doctest: +SKIP
     'creating'
     """
-    if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
-        raise ValueError(
-            f"Output folder name {name!r} is not a plain folder name. Use letters, "
-            f"digits, '_', '-' or '.', e.g. 'creating'."
-        )
-    env = os.environ.get(ENV_OUTPUT, "").strip()
-    parent = Path(env).expanduser().resolve() if env else repository_root() / "data"
+    _check_name(name, "Output folder name")
+    parent = _parent()
     folder = parent / name
-    if folder.exists() and not folder.is_dir():
-        raise OutputFolderError(f"{folder} exists and is not a folder. Move it away or pick another name.")
-    if fresh and folder.exists():
-        if not (folder / MARKER).is_file():
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise OutputFolderError(
+            f"{folder} exists and is not a plain folder. Move it away or pick another name."
+        )
+    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        pass  # an existing folder: ours only if its manifest says so
+    else:
+        _write_manifest(folder, [])
+        return folder
+    if fresh:
+        manifest = _read_manifest(folder)
+        if manifest is None:
             raise OutputFolderError(
-                f"{folder} exists but was not made by data_helpers.output_dir, so it is "
-                f"not emptied. Move its contents elsewhere, or pick another name."
+                f"{folder} exists but was not made by data_helpers.output_dir (or was copied "
+                f"from elsewhere), so it is not emptied. Move its contents elsewhere, or pick "
+                f"another name."
             )
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / MARKER
-    if not marker.exists():
-        if any(folder.iterdir()):
-            # An existing folder that someone else filled: use it, but never claim it.
-            return folder
-        marker.write_text("This folder was made by data_helpers.output_dir and may be emptied by it.\n")
+        for entry in manifest["entries"]:
+            _remove(folder / entry)
+        _write_manifest(folder, [])
     return folder
+
+
+def output_path(name: str, entry: str) -> Path:
+    """Return ``data/<name>/<entry>``, ready to be written, and record it as this package's.
+
+    If the entry exists from an earlier run (it is listed in the folder's
+    manifest), it is removed first, so the cell that writes it can run again.
+    An existing entry that was not handed out by this function is never touched.
+
+    Parameters
+    ----------
+    name
+        The chapter's output folder name, as for :func:`output_dir`.
+    entry
+        A plain file or folder name inside it, such as ``"heart.ome.zarr"``.
+
+    Returns
+    -------
+    pathlib.Path
+        A path that does not exist on return; its parent folder does.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` or ``entry`` is not a plain name.
+    OutputFolderError
+        If the folder was not made by :func:`output_dir`, or ``entry`` exists but
+        was not made through this function (your own file: nothing is deleted).
+
+    Examples
+    --------
+    >>> from data_helpers import output_path
+    >>> target = output_path("creating", "heart.ome.zarr")  # doctest: +SKIP
+    >>> target.exists()  # doctest: +SKIP
+    False
+    """
+    _check_name(entry, "Output entry name")
+    if entry == MARKER:
+        raise ValueError(f"{entry!r} is reserved for the folder's manifest; pick another name.")
+    folder, manifest = _managed(name)
+    target = folder / entry
+    if target.exists() or target.is_symlink():
+        if entry not in manifest["entries"]:
+            raise OutputFolderError(
+                f"{name}/{entry} exists but was not written through data_helpers, so it is "
+                f"not replaced. Move or rename it, or choose another entry name."
+            )
+        _remove(target)
+    _write_manifest(folder, [*manifest["entries"], entry])
+    return target
