@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import zarr
@@ -69,3 +71,13 @@ def test_tree_depth_limit_summarises_deep_folders(tmp_path):
     assert len(deeper) > len(lines)
     with pytest.raises(ValueError, match="max_depth"):
         show_tree(store, max_depth=0)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
+def test_show_tree_does_not_follow_a_symlink_loop(tmp_path, capsys):
+    (tmp_path / "store" / "0").mkdir(parents=True)
+    (tmp_path / "store" / "0" / "chunk").write_bytes(b"x")
+    os.symlink("..", tmp_path / "store" / "0" / "up")
+    text = show_tree(tmp_path / "store")
+    assert "up/ -> ..  (a link to a folder above; not followed)" in text
+    assert text.count("chunk") == 1

@@ -125,8 +125,11 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6, max_depth: int | 
         return (not meta, [(0, t) if isinstance(t, int) else (1, t) for t in parts])
 
     lines: list[str] = []
+    seen: set[tuple[int, int]] = set()  # folders already shown: a symbolic link loop is not followed
 
     def walk(path: Path, prefix: str, depth: int) -> None:
+        st = path.stat()
+        seen.add((st.st_dev, st.st_ino))
         entries = sorted(path.iterdir(), key=natural)
         shown = [e for e in entries if e.name.startswith(".") or e.name.endswith(".json")]
         rest = [e for e in entries if e not in shown]
@@ -135,7 +138,9 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6, max_depth: int | 
         for i, entry in enumerate(shown):
             last = i == len(shown) - 1 and not hidden
             branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
-            if entry.is_dir():
+            if entry.is_dir() and entry.is_symlink() and (entry.stat().st_dev, entry.stat().st_ino) in seen:
+                lines.append(f"{prefix}{branch}{entry.name}/ -> {os.readlink(entry)}  (a link to a folder above; not followed)")
+            elif entry.is_dir():
                 size, count = totals(entry)
                 lines.append(f"{prefix}{branch}{entry.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
                 if max_depth is None or depth < max_depth:
