@@ -271,10 +271,13 @@ class _Run:
         self.docs[key] = raw
         return True, doc
 
-    def read_node(self, key: str) -> _Node | None:
-        """The Zarr node at ``key`` (v3 or v2), or ``None`` if there is none (problems are reported)."""
+    def read_node(self, key: str, only_format: int | None = None) -> _Node | None:
+        """The Zarr node at ``key`` (v3 or v2), or ``None`` if there is none (problems are reported).
+
+        ``only_format`` looks for one Zarr format's files only (fewer requests for an optional node).
+        """
         node = key
-        exists, doc = self.read_json(join_key(key, "zarr.json"), node)
+        exists, doc = (False, None) if only_format == 2 else self.read_json(join_key(key, "zarr.json"), node)
         if exists:
             if not isinstance(doc, dict):
                 if doc is not None:
@@ -293,6 +296,8 @@ class _Run:
                            f"is {type(attrs).__name__} {_short(attrs)}, expected a JSON object.")
                 attrs = {}
             return _Node(key, 3, node_type, attrs, doc if node_type == "array" else {})
+        if only_format == 3:
+            return None
         exists, zarray = self.read_json(join_key(key, ".zarray"), node)
         zexists, zattrs = self.read_json(join_key(key, ".zattrs"), node)
         gexists, _ = self.read_json(join_key(key, ".zgroup"), node)
@@ -917,7 +922,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
     if version in ("0.4", "0.5"):
         _check_models(run, node, version)
     if run.check_arrays and not is_label:
-        labels = run.read_node(join_key(key, "labels"))
+        labels = run.read_node(join_key(key, "labels"), only_format=node.zarr_format)
         if labels is not None:
             lv, lome = _version_of(run, labels, inherit=version)
             if lv is not None and "labels" in lome:
@@ -1060,9 +1065,6 @@ def _check_labels_group(run: _Run, node: _Node, version: str, ome: dict, parent_
         child = join_key(key, rel)
         before = len(run.report.problems)
         facts = _check_node(run, child, expect="label image", parent_levels=parent_levels)
-        if facts.get("kind") == "image":
-            run.error(child, "image-label", "this label image has no 'image-label' metadata.",
-                      "Add 'image-label': {'colors': [...]} (or at least {}) to its attributes.")
         _summarize(run, child, facts, before)
     return {}
 
