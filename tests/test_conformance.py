@@ -290,3 +290,15 @@ def test_every_wrong_case_exists():
         version_dir, suite, label, _ = p.values[0]
         known.add((f"{version_dir}/{suite}", label))
     assert set(WRONG) <= known and STRICT_MUST <= known, (set(WRONG) | STRICT_MUST) - known
+
+
+def test_metadata_only_stores_can_be_checked_without_their_arrays():
+    """check_arrays=False judges a node's own metadata; with arrays, a metadata-only well lacks its image."""
+    store = CONFORMANCE / "0.6-dev/tests/zarr/spec/valid/well/minimal_no_acquisition.ome.zarr"
+    if not store.is_dir():
+        skip_or_fail(f"the conformance cases are not at {CONFORMANCE}")
+    metadata_only = validate_ome_zarr(store, check_arrays=False)
+    assert metadata_only.ok and metadata_only.kind == "well" and metadata_only.version == "0.6", str(metadata_only)
+    assert "metadata only" in str(metadata_only)
+    full = validate_ome_zarr(store)
+    assert any(p.node == "0" and "no Zarr node" in p.message for p in full.errors), str(full)
