@@ -529,6 +529,13 @@ def test_command_line_exit_status(images, tmp_path, capsys):
     assert captured.out.count(str(broken)) >= 1 and str(images["0.4"]) in captured.out
 
 
+def test_command_line_unreachable_url_could_not_be_checked(images, capsys):
+    assert main(["validate", "http://127.0.0.1:9/image.ome.zarr", str(images["0.5"])]) == 2
+    captured = capsys.readouterr()
+    assert "http://127.0.0.1:9/image.ome.zarr: could not be checked" in captured.err
+    assert ": valid" in captured.out  # the next path was still checked
+
+
 def test_command_line_reports_paths_as_given(images, capsys, monkeypatch):
     monkeypatch.chdir(images["0.5"].parent)
     assert main(["validate", "good-0.5.ome.zarr"]) == 0

@@ -1318,6 +1318,10 @@ def validate_ome_zarr(
     ------
     FileNotFoundError
         If ``path`` is neither an existing folder nor a supported URL.
+    PermissionError
+        If the folder cannot be read.
+    OSError
+        If a URL cannot be reached (:class:`data_helpers.storeaccess.StoreAccessError`).
     TypeError
         If ``check_chunks``, ``strict`` or ``check_arrays`` is not a bool.
 
@@ -1338,6 +1342,8 @@ def validate_ome_zarr(
         store = open_store(path, storage_options)
     except StoreAccessError as exc:
         raise FileNotFoundError(str(exc)) from None
+    if not store.remote and not os.access(os.fspath(path), os.R_OK | os.X_OK):
+        raise PermissionError(f"{store.display!r} cannot be read (permission denied); check it as a user who can.")
     report = ValidationReport(path=store.display, strict=strict)
     run = _Run(store, report, check_chunks, check_arrays)
     try:
