@@ -480,6 +480,8 @@ def test_http_url_reads_only_what_it_needs_and_counts_requests(images, tmp_path)
         assert validate_ome_zarr(url, check_chunks=False).requests < report.requests
         holey = validate_ome_zarr(f"{other.url}/{unmarked.name}/")
         assert holey.ok and len(holey.warnings) == 1 and "1 of 12 chunk files are absent" in holey.warnings[0].message
+        v04 = validate_ome_zarr(f"{server.url}/good-0.4.ome.zarr")  # Zarr v2: .zattrs, .zarray
+        assert v04.ok and v04.version == "0.4" and not v04.warnings, str(v04)
         missing = validate_ome_zarr(f"{other.url}/nothing-here.zarr")
         assert not missing.ok and "no Zarr metadata" in str(missing)
 
