@@ -626,3 +626,14 @@ def test_ome_zarr_py_plate_has_no_errors(tmp_path, version):
     report = validate_ome_zarr(path)
     assert not report.errors and report.kind == "plate", str(report)
     assert [s.split(":")[0] for s in report.summaries] == ["A/1/0", "A/1/1", "B/2/0", "B/2/1"]
+
+
+def test_command_line_survives_a_validator_bug(images, monkeypatch, capsys):
+    import data_helpers.validation as validation
+
+    def broken(*args, **kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(validation, "validate_ome_zarr", broken)
+    assert main(["validate", str(images["0.5"]), str(images["0.4"])]) == 2
+    assert capsys.readouterr().err.count("the validator failed with KeyError") == 2

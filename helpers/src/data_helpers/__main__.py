@@ -121,6 +121,11 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"{path}: could not be checked: {exc}", file=sys.stderr)
             worst = 2
             continue
+        except Exception as exc:  # a bug of the validator: still check the other paths, and say so
+            print(f"{path}: could not be checked: the validator failed with {type(exc).__name__}: {exc} "
+                  "(please report this with the metadata that caused it)", file=sys.stderr)
+            worst = 2
+            continue
         print(report)
         if not report.ok and worst < 2:
             worst = 1
