@@ -7,6 +7,7 @@ Modules, by concern:
 - :mod:`data_helpers.plotting` - figures of 3D images in physical units.
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
+- :mod:`data_helpers.convert` - TIFF stacks, multi-page TIFF and HDF5 to OME-Zarr, and back to TIFF.
 - :mod:`data_helpers.omezarr` - write OME-Zarr images safely, with a full pyramid, in bounded memory.
 - :mod:`data_helpers.validation` - check OME-Zarr data and report every error and warning.
 - :mod:`data_helpers.storeaccess` - read a store's files from a folder or an http(s)/s3 URL.
@@ -43,6 +44,7 @@ from data_helpers.chunking import (
     format_bytes,
     suggest_chunk_shape,
 )
+from data_helpers.convert import ConvertError, TiffExport, hdf5_to_ome_zarr, ome_zarr_to_tiff, tiff_to_ome_zarr
 from data_helpers.omezarr import (
     METHODS,
     OmeZarrError,
@@ -64,6 +66,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ARRAY_TYPES",
     "ChunkLayout",
+    "ConvertError",
     "DATASETS",
     "DataUnavailableError",
     "DatasetInfo",
@@ -78,6 +81,7 @@ __all__ = [
     "ReadCost",
     "SPACE_UNITS",
     "TIME_UNITS",
+    "TiffExport",
     "UnitError",
     "ValidationReport",
     "cache_dir",
@@ -88,11 +92,13 @@ __all__ = [
     "download_all",
     "fetch_dataset",
     "format_bytes",
+    "hdf5_to_ome_zarr",
     "heart_data_path",
     "list_files",
     "load_dataset",
     "load_heart_data",
     "normalize_unit",
+    "ome_zarr_to_tiff",
     "output_dir",
     "output_path",
     "plan_pyramid",
@@ -104,6 +110,7 @@ __all__ = [
     "suggest_chunk_shape",
     "synthetic_labels",
     "synthetic_volume",
+    "tiff_to_ome_zarr",
     "validate_ome_zarr",
     "write_ome_zarr",
 ]

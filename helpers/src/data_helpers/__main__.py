@@ -1,4 +1,4 @@
-"""Command line: ``python -m data_helpers {download,info,serve,validate} ...``.
+"""Command line: ``python -m data_helpers {download,info,serve,validate,convert,export} ...``.
 
 Examples::
 
@@ -7,6 +7,8 @@ Examples::
     python -m data_helpers info heart                # shape, voxel size, licence, citation
     python -m data_helpers serve FOLDER --port 8000  # serve FOLDER on http://127.0.0.1:8000
     python -m data_helpers validate IMAGE.ome.zarr   # errors and warnings; exit 0 ok, 1 errors, 2 unreadable
+    python -m data_helpers convert planes/ scan.ome.zarr --voxel-size 2 0.65 0.65 --unit um
+    python -m data_helpers export scan.ome.zarr planes_out/ --region 0:10,:,100:200
 """
 
 from __future__ import annotations
@@ -132,6 +134,70 @@ def _validate(args: argparse.Namespace) -> int:
     return worst
 
 
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from data_helpers.convert import hdf5_to_ome_zarr, tiff_to_ome_zarr
+
+    options = {"version": args.version, "progress": not args.no_progress, "overwrite": args.overwrite}
+    if args.chunks:
+        options["chunks"] = args.chunks
+    size = tuple(args.voxel_size) if args.voxel_size else None
+    if Path(args.source).suffix.lower() in _HDF5_SUFFIXES:
+        if not args.dataset:
+            print(f"error: {args.source} is an HDF5 file: name the dataset to convert with --dataset PATH",
+                  file=sys.stderr)
+            return 2
+        try:
+            image = hdf5_to_ome_zarr(args.source, args.dataset, args.target, voxel_size=size, unit=args.unit,
+                                     **options)
+        except FileExistsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        try:
+            image = tiff_to_ome_zarr(args.source, args.target, voxel_size=size, unit=args.unit, **options)
+        except FileExistsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(image)
+    return 0
+
+
+def _parse_region(text: str | None) -> tuple | None:
+    """``"0:10,:,100:200"`` as voxel slices, or physical (start, stop) pairs of floats."""
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        bounds = part.split(":")
+        if len(bounds) != 2:
+            raise ValueError(f"--region {text!r}: give one start:stop per axis, z,y,x, e.g. 0:10,:,100:200.")
+        out.append(tuple(float(b) if b.strip() else None for b in bounds))
+    return tuple(out)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from data_helpers.convert import ome_zarr_to_tiff
+
+    region = _parse_region(args.region)
+    if region is not None and args.coordinates == "voxel":
+        for lo, hi in region:
+            if any(v is not None and v != int(v) for v in (lo, hi)):
+                raise ValueError(f"--region {args.region!r}: voxel bounds are whole numbers "
+                                 "(or pass --physical for coordinates in the image's unit).")
+        region = tuple(slice(None if lo is None else int(lo), None if hi is None else int(hi)) for lo, hi in region)
+    try:
+        result = ome_zarr_to_tiff(args.path, args.target, level=args.level, region=region,
+                                  coordinates=args.coordinates, multipage=args.multipage, overwrite=args.overwrite)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m data_helpers", description="Companion tools of the textbook on enormous 3D images."
@@ -169,6 +235,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-chunks", action="store_true", help="skip counting the chunk files of each level")
     p.add_argument("--strict", action="store_true", help="warnings count too (exit status 1)")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("convert", help="convert a TIFF stack, a multi-page TIFF or an HDF5 dataset to OME-Zarr")
+    p.add_argument("source", help="a folder of TIFF planes, a glob pattern (quoted), a TIFF file or an HDF5 file")
+    p.add_argument("target", help="the OME-Zarr folder to create")
+    p.add_argument("--voxel-size", nargs=3, type=float, metavar=("Z", "Y", "X"),
+                   help="voxel size (default: from OME-TIFF or ImageJ metadata; required when there is none)")
+    p.add_argument("--unit", help="unit of --voxel-size, e.g. um, nm, micrometer")
+    p.add_argument("--version", choices=("0.4", "0.5"), default="0.5", help="OME-Zarr version (default 0.5)")
+    p.add_argument("--dataset", help="the dataset inside an HDF5 source, e.g. /entry/data/data")
+    p.add_argument("--chunks", type=int, help="chunk size per space axis (default 128)")
+    p.add_argument("--overwrite", action="store_true", help="replace an image this package wrote at TARGET")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser("export", help="export an OME-Zarr level or region to TIFF planes or one BigTIFF")
+    p.add_argument("path", help="the OME-Zarr image (z, y, x)")
+    p.add_argument("target", help="a new folder of TIFF planes, or a new .tif file with --multipage")
+    p.add_argument("--level", type=int, default=0, help="pyramid level (default 0, full resolution)")
+    p.add_argument("--region", help="z0:z1,y0:y1,x0:x1 (an empty bound is open: 0:10,:,100:)")
+    p.add_argument("--physical", dest="coordinates", action="store_const", const="physical", default="voxel",
+                   help="--region is in the image's unit (translation included), not voxel indices")
+    p.add_argument("--multipage", action="store_true", help="one multi-page BigTIFF instead of a folder of planes")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export (only the files it wrote)")
+    p.set_defaults(func=_export)
 
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,695 @@
+"""Convert TIFF stacks, multi-page TIFF and HDF5 to OME-Zarr, and OME-Zarr back to TIFF, at bounded memory.
+
+- :func:`tiff_to_ome_zarr`: a folder of 2D TIFF planes, a glob pattern, or one multi-page /
+  BigTIFF / OME-TIFF / ImageJ file, read lazily (one plane per task, or tifffile's zarr interface),
+  written through :func:`~data_helpers.omezarr.write_ome_zarr`.
+- :func:`hdf5_to_ome_zarr`: a 3D dataset of an HDF5 file, read a slab at a time.
+- :func:`ome_zarr_to_tiff`: a level of an image, or a region of it, to a folder of TIFF planes or
+  one BigTIFF, with the voxel size in the tags that Fiji reads.
+
+Every check runs before anything is written: a bad source or target raises :class:`ConvertError`
+(or :class:`~data_helpers.units.UnitError`, :class:`FileExistsError`) and leaves the disk as it was.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import dask.array as da
+import numpy as np
+
+from data_helpers.omezarr import OmeZarrImage, read_ome_metadata, write_ome_zarr
+from data_helpers.units import normalize_unit
+
+__all__ = ["ConvertError", "TiffExport", "hdf5_to_ome_zarr", "ome_zarr_to_tiff", "tiff_to_ome_zarr"]
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+EXPORT_MANIFEST = ".made-by-data_helpers-export.json"
+_SLAB_BYTES = 64 * 2**20  # an HDF5 read task: whole planes, about this many bytes
+
+# ImageJ / Fiji unit strings for the UDUNITS-2 names (Fiji shows "micron" as µm)
+_IMAGEJ_UNITS = {"micrometer": "micron", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm",
+                 "meter": "m", "angstrom": "A", "picometer": "pm", "kilometer": "km"}
+# OME-XML's PhysicalSizeUnit symbols
+_OME_UNITS = {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter", "cm": "centimeter",
+              "m": "meter", "Å": "angstrom", "pm": "picometer", "km": "kilometer"}
+
+
+class ConvertError(ValueError):
+    """A source or target that cannot be converted; the message says what is wrong and how to fix it."""
+
+
+# -- reading TIFF --------------------------------------------------------------------------------------
+
+
+def _natural_key(name: str) -> list:
+    """Sort key where numbers compare as numbers: ``z9`` before ``z10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _plane_files(source: str | os.PathLike) -> tuple[list[Path], str]:
+    """The plane files of a folder or glob pattern, naturally sorted, and a description of where they came from."""
+    text = os.fspath(source)
+    if Path(text).is_dir():
+        folder = Path(text)
+        files = [p for p in folder.iterdir()
+                 if p.suffix.lower() in TIFF_SUFFIXES and not p.name.startswith(".") and p.is_file()]
+        where = f"folder {folder}"
+        if not files:
+            raise ConvertError(f"{where} holds no TIFF files (*.tif, *.tiff); give the folder of the planes, "
+                               f"a glob pattern such as '{folder}/z*.tif', or one multi-page TIFF file.")
+    else:
+        files = [Path(p) for p in _glob.glob(text) if Path(p).is_file()]
+        where = f"pattern {text!r}"
+        if not files:
+            raise ConvertError(f"{where} matches no files; check the folder and the pattern "
+                               f"(for example 'scan/z*.tif').")
+    files.sort(key=lambda p: _natural_key(p.name))
+    return files, where
+
+
+def _check_numbering(files: list[Path], where: str) -> None:
+    """Refuse a numbered sequence with a gap or a repeated number (the last number in each name counts)."""
+    numbers = []
+    for f in files:
+        found = re.findall(r"\d+", f.stem)
+        if not found:
+            return  # names without numbers: the natural sort is the only order there is
+        numbers.append(int(found[-1]))
+    for a, b, fa, fb in zip(numbers, numbers[1:], files, files[1:]):
+        if b == a:
+            raise ConvertError(f"{where}: {fa.name} and {fb.name} carry the same plane number {a}; "
+                               "remove one of them, or give a glob pattern that selects one series.")
+    steps = [b - a for a, b in zip(numbers, numbers[1:])]
+    if not steps:
+        return
+    step = min(steps)
+    for s, fa, fb in zip(steps, files, files[1:]):
+        if s != step:
+            missing = list(range(numbers[files.index(fa)] + step, numbers[files.index(fb)], step))
+            shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+            raise ConvertError(f"{where}: plane number {shown} is missing between {fa.name} and {fb.name} "
+                               f"(the planes are numbered in steps of {step}). Restore the missing file, or "
+                               "give a glob pattern that selects only the planes you want.")
+
+
+def _page_layout(file: Path) -> tuple[tuple[int, ...], np.dtype]:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(file) as tif:
+            series = tif.series[0]
+            return tuple(series.shape), np.dtype(series.dtype)
+    except (tifffile.TiffFileError, OSError, IndexError) as exc:
+        raise ConvertError(f"{file} cannot be read as a TIFF file ({exc}); remove it from the folder or "
+                           "give a glob pattern that leaves it out.") from exc
+
+
+class _PlaneStack:
+    """A lazy 3D array over one 2D TIFF file per plane: indexing reads only the planes it needs."""
+
+    def __init__(self, files: list[Path], shape: tuple[int, int], dtype: np.dtype):
+        self.files, self.dtype = files, dtype
+        self.shape = (len(files), *shape)
+        self.ndim = 3
+
+    def __getitem__(self, key):
+        import tifffile
+
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        zs = range(*key[0].indices(self.shape[0])) if isinstance(key[0], slice) else [key[0]]
+        planes = [tifffile.imread(self.files[z])[key[1:]] for z in zs]
+        out = np.stack(planes) if planes else np.empty((0, *self.shape[1:]), self.dtype)[(slice(None), *key[1:])]
+        return out if isinstance(key[0], slice) else out[0]
+
+
+@dataclass
+class _Source:
+    data: Any
+    voxel_size: tuple[float, ...] | None
+    unit: str | None
+    origin: str  # where the voxel size came from, for messages
+
+
+def _open_plane_folder(source) -> _Source:
+    files, where = _plane_files(source)
+    _check_numbering(files, where)
+    shape, dtype = _page_layout(files[0])
+    if len(shape) != 2:
+        raise ConvertError(f"{where}: {files[0].name} holds an array of shape {shape}, not one 2D plane; "
+                           "convert a multi-page file on its own (give its path), not in a folder of planes.")
+    for f in files[1:]:
+        s, d = _page_layout(f)
+        if s != shape or d != dtype:
+            raise ConvertError(f"{where}: {f.name} is the first odd plane: shape {s}, dtype {d}, where "
+                               f"{files[0].name} has shape {shape}, dtype {dtype}. Every plane must have the "
+                               "same shape and dtype; remove or fix that file.")
+    data = da.from_array(_PlaneStack(files, shape, dtype), chunks=(1, *shape), name=f"tiff-planes-{id(files)}")
+    return _Source(data, None, None, where)
+
+
+def _tiff_file_metadata(tif) -> tuple[dict[str, float], str | None]:
+    """Voxel size per axis (``z``, ``y``, ``x``) and unit from OME-XML or ImageJ tags, as far as they are there."""
+    import tifffile
+
+    sizes: dict[str, float] = {}
+    unit = None
+    if tif.is_ome and tif.ome_metadata:
+        image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+        units = set()
+        for ax in "zyx":
+            value = pixels.get(f"PhysicalSize{ax.upper()}")
+            if value is not None:
+                sizes[ax] = float(value)
+                units.add(pixels.get(f"PhysicalSize{ax.upper()}Unit", "µm"))
+        if len(units) > 1:
+            raise ConvertError(f"the OME-XML gives different units per axis ({sorted(units)}); pass voxel_size "
+                               "and unit explicitly, in one unit.")
+        if units:
+            symbol = units.pop()
+            unit = _OME_UNITS.get(symbol, symbol)
+    elif tif.is_imagej and tif.imagej_metadata is not None:
+        meta = tif.imagej_metadata
+        page = tif.pages.first
+        for ax, tag in (("x", "XResolution"), ("y", "YResolution")):
+            t = page.tags.get(tag)
+            if t is not None:
+                num, den = t.value
+                if num and den and num / den != 1:  # 1 pixel per unit is ImageJ's "not calibrated"
+                    sizes[ax] = den / num
+        if "spacing" in meta:
+            sizes["z"] = float(meta["spacing"])
+        unit = meta.get("unit")
+        if isinstance(unit, str):
+            unit = unit.replace("\\u00B5", "µ")
+            if unit in ("pixel", ""):
+                unit, sizes = None, {}
+    return sizes, unit
+
+
+def _open_tiff_file(file: Path) -> _Source:
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(file) as tif:
+            series = tif.series[0]
+            shape, axes = tuple(series.shape), series.axes
+            sizes, unit = _tiff_file_metadata(tif)
+    except (tifffile.TiffFileError, IndexError) as exc:
+        raise ConvertError(f"{file} cannot be read as a TIFF file ({exc}).") from exc
+    squeezed = [(n, a) for n, a in zip(shape, axes) if n != 1 or a in "YX"]
+    spatial = "".join(a for _, a in squeezed)
+    if len(squeezed) == 2:
+        raise ConvertError(f"{file} holds one 2D plane (shape {shape}); a 3D image needs a z axis. Give the "
+                           "folder or glob pattern of all the planes, or pass dims=('y', 'x') to write a 2D image.")
+    if len(squeezed) != 3 or spatial[-2:] != "YX":
+        raise ConvertError(f"{file} holds axes {axes!r} of shape {shape}; this converter takes 3D images "
+                           "(one axis besides Y and X). Split channels or time points first, e.g. with tifffile.")
+    store = tifffile.imread(file, aszarr=True)
+    arr = zarr.open(store, mode="r")
+    if hasattr(arr, "shape") is False or not hasattr(arr, "dtype"):  # a multiscale group: level 0
+        arr = arr["0"]
+    data = da.from_zarr(arr)
+    if data.ndim != 3:
+        data = data.reshape(tuple(n for n, _ in squeezed))
+    voxel = tuple(sizes.get(a) for a in "zyx")
+    if all(v is not None for v in voxel) and unit:
+        return _Source(data, tuple(float(v) for v in voxel), unit, f"the metadata of {file.name}")
+    return _Source(data, None, None, f"{file.name} (metadata: {sizes or 'no voxel size'})")
+
+
+def _open_tiff(source) -> _Source:
+    text = os.fspath(source)
+    if Path(text).is_file():
+        return _open_tiff_file(Path(text))
+    if not Path(text).exists() and not any(ch in text for ch in "*?["):
+        raise ConvertError(f"{text} does not exist; give a folder of TIFF planes, a glob pattern, or a TIFF file.")
+    return _open_plane_folder(source)
+
+
+# -- writing --------------------------------------------------------------------------------------------
+
+
+def _resolve_voxel_size(src: _Source, voxel_size, unit, ndim: int) -> tuple[tuple[float, ...] | float, str]:
+    if voxel_size is not None:
+        if unit is None:
+            raise ConvertError("voxel_size was given without its unit; pass unit= too (for example unit='micrometer').")
+        return voxel_size, normalize_unit(unit)
+    if unit is not None and src.voxel_size is None:
+        normalize_unit(unit)  # an unknown unit is the first thing to report
+    if src.voxel_size is not None:
+        return src.voxel_size[-ndim:], normalize_unit(unit if unit is not None else src.unit)
+    raise ConvertError(
+        f"no voxel size in {src.origin}. Pass it explicitly in z, y, x order with its unit, e.g. "
+        "voxel_size=(2.0, 0.65, 0.65), unit='micrometer' (command line: --voxel-size 2.0 0.65 0.65 --unit um). "
+        "A voxel size of 1 is never assumed.")
+
+
+def _check_new_target(path, write_options: dict) -> None:
+    target = Path(path)
+    if (target.exists() or target.is_symlink()) and not write_options.get("overwrite", False):
+        raise FileExistsError(f"{target} already exists; choose a new path, or pass overwrite=True to replace an "
+                              "image that this package wrote there (nothing else is ever replaced).")
+
+
+def _write(data, path, voxel_size, unit, dims, write_options) -> OmeZarrImage:
+    if dims is None:
+        dims = ("y", "x") if data.ndim == 2 else ("z", "y", "x")
+    return write_ome_zarr(data, path, voxel_size=voxel_size, unit=unit, dims=dims, **write_options)
+
+
+def tiff_to_ome_zarr(
+    source: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    voxel_size: float | Sequence[float] | None = None,
+    unit: str | None = None,
+    dims: Sequence[str] | None = None,
+    **write_options: Any,
+) -> OmeZarrImage:
+    """Convert a TIFF stack or a multi-page TIFF file to an OME-Zarr image, reading it lazily.
+
+    Parameters
+    ----------
+    source
+        A folder of 2D TIFF planes (one file per z, sorted by their numbers, so
+        ``z10`` comes after ``z9``), a glob pattern (``"scan/z*.tif"``), or one
+        multi-page, BigTIFF, OME-TIFF or ImageJ file. Planes are read one per
+        task; a single file through tifffile's zarr interface.
+    path
+        The OME-Zarr folder to create. An existing path is refused unless
+        ``overwrite=True`` is passed (then only an image this package wrote
+        there is replaced, as :func:`~data_helpers.omezarr.write_ome_zarr` does).
+    voxel_size
+        Voxel size in z, y, x order (or one number). Default: the OME-XML
+        ``PhysicalSize*`` or the ImageJ ``spacing`` and resolution tags of the
+        file. An explicit value wins over the metadata. When neither is there,
+        :class:`ConvertError` says how to pass it: 1 is never assumed.
+    unit
+        Unit of ``voxel_size`` (``"um"``, ``"micrometer"``, ...); required with
+        an explicit ``voxel_size``.
+    dims
+        Axis names; default ``("z", "y", "x")``. ``("y", "x")`` accepts a
+        single 2D plane.
+    **write_options
+        Passed to :func:`~data_helpers.omezarr.write_ome_zarr` (``version``,
+        ``chunks``, ``n_levels``, ``overwrite``, ``progress``, ...).
+
+    Returns
+    -------
+    OmeZarrImage
+        The image written.
+
+    Raises
+    ------
+    ConvertError
+        An empty folder, planes of different shapes or dtypes (naming the first
+        odd file), a missing plane in a numbered sequence, a 2D source where 3D
+        is wanted, or no voxel size. Nothing is written.
+    UnitError
+        An unknown unit.
+    FileExistsError
+        ``path`` exists (without ``overwrite=True``).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, tifffile
+    >>> from data_helpers import tiff_to_ome_zarr
+    >>> folder = tempfile.mkdtemp()
+    >>> for z in range(4):
+    ...     tifffile.imwrite(f"{folder}/z{z}.tif", np.full((8, 8), z, np.uint8))
+    >>> image = tiff_to_ome_zarr(folder, f"{folder}/scan.ome.zarr", voxel_size=(2, 0.5, 0.5), unit="um")
+    >>> image.shapes[0]
+    (4, 8, 8)
+    """
+    _check_new_target(path, write_options)
+    if unit is not None:
+        normalize_unit(unit)
+    if dims is not None and len(dims) == 2:
+        file = Path(os.fspath(source))
+        import tifffile
+
+        data = da.from_array(tifffile.imread(file)) if file.is_file() else None
+        if data is None or data.ndim != 2:
+            raise ConvertError(f"dims={tuple(dims)} asks for a 2D image; give one TIFF file that holds one plane.")
+        src = _Source(data, None, None, file.name)
+    else:
+        src = _open_tiff(source)
+    size, unit_name = _resolve_voxel_size(src, voxel_size, unit, src.data.ndim)
+    return _write(src.data, path, size, unit_name, dims, write_options)
+
+
+# -- HDF5 -------------------------------------------------------------------------------------------------
+
+
+class _H5Slabs:
+    """A lazy view of an HDF5 dataset: each read opens the file, reads its slab and closes it (thread-safe)."""
+
+    def __init__(self, file: Path, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self.file, self.name, self.shape, self.dtype, self.ndim = file, name, shape, dtype, len(shape)
+
+    def __getitem__(self, key):
+        import h5py
+
+        with h5py.File(self.file, "r") as f:
+            return f[self.name][key]
+
+
+def hdf5_to_ome_zarr(
+    source: str | os.PathLike,
+    dataset: str,
+    path: str | os.PathLike,
+    *,
+    voxel_size: float | Sequence[float] | None = None,
+    unit: str | None = None,
+    dims: Sequence[str] | None = None,
+    **write_options: Any,
+) -> OmeZarrImage:
+    """Convert a 3D dataset of an HDF5 file to an OME-Zarr image, reading it a slab of planes at a time.
+
+    Parameters
+    ----------
+    source
+        The HDF5 file (``.h5``, ``.hdf5``, ``.nxs``, ...).
+    dataset
+        The dataset's path inside the file, e.g. ``"/entry/data/data"``.
+    path
+        The OME-Zarr folder to create (an existing path is refused unless ``overwrite=True``).
+    voxel_size
+        Voxel size in z, y, x order. Default: the dataset's ``element_size_um``
+        attribute (the convention of ilastik and Fiji's HDF5 plugin), in
+        micrometres. When neither is there, :class:`ConvertError` says how to pass it.
+    unit
+        Unit of ``voxel_size``; required with an explicit ``voxel_size``.
+    dims
+        Axis names; default ``("z", "y", "x")``.
+    **write_options
+        Passed to :func:`~data_helpers.omezarr.write_ome_zarr`.
+
+    Returns
+    -------
+    OmeZarrImage
+        The image written.
+
+    Raises
+    ------
+    ConvertError
+        A missing file or dataset (the message lists the datasets there are), a dataset that is not 3D, no voxel size.
+    FileExistsError
+        ``path`` exists (without ``overwrite=True``).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, h5py
+    >>> from data_helpers import hdf5_to_ome_zarr
+    >>> folder = tempfile.mkdtemp()
+    >>> with h5py.File(f"{folder}/scan.h5", "w") as f:
+    ...     _ = f.create_dataset("volume", data=np.zeros((4, 8, 8), np.uint16), chunks=(1, 8, 8))
+    >>> image = hdf5_to_ome_zarr(f"{folder}/scan.h5", "volume", f"{folder}/scan.ome.zarr", voxel_size=1.5, unit="um")
+    >>> image.shapes[0]
+    (4, 8, 8)
+    """
+    import h5py
+
+    _check_new_target(path, write_options)
+    if unit is not None:
+        normalize_unit(unit)
+    file = Path(source)
+    if not file.is_file():
+        raise ConvertError(f"{file} is not a file; give the path of the HDF5 file.")
+    try:
+        with h5py.File(file, "r") as f:
+            names: list[str] = []
+            f.visititems(lambda n, obj: names.append("/" + n) if isinstance(obj, h5py.Dataset) else None)
+            if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+                raise ConvertError(f"{file} has no dataset {dataset!r}; its datasets are: "
+                                   f"{', '.join(names[:20]) or 'none'}.")
+            ds = f[dataset]
+            shape, dtype, h5chunks = tuple(ds.shape), ds.dtype, ds.chunks
+            attr = ds.attrs.get("element_size_um")
+    except OSError as exc:
+        raise ConvertError(f"{file} cannot be read as an HDF5 file ({exc}).") from exc
+    want = len(dims) if dims is not None else 3
+    if len(shape) != want:
+        raise ConvertError(f"dataset {dataset!r} in {file} has shape {shape} ({len(shape)}D); a {want}D dataset "
+                           "is needed (pass dims= for other axes, or select a 3D dataset).")
+    plane_bytes = math.prod(shape[1:]) * dtype.itemsize
+    depth = max(1, _SLAB_BYTES // max(1, plane_bytes))
+    if h5chunks:  # whole HDF5 chunks per slab, so no chunk is decompressed twice
+        depth = max(h5chunks[0], depth // h5chunks[0] * h5chunks[0])
+    data = da.from_array(_H5Slabs(file, dataset, shape, dtype), chunks=(min(depth, shape[0]), *shape[1:]),
+                         name=f"hdf5-{file.name}-{dataset}-{id(file)}")
+    origin = f"dataset {dataset!r} of {file.name} (no 'element_size_um' attribute)"
+    found = tuple(float(v) for v in attr) if attr is not None and len(attr) == len(shape) else None
+    src = _Source(data, found, "micrometer" if found else None, origin)
+    size, unit_name = _resolve_voxel_size(src, voxel_size, unit, len(shape))
+    return _write(data, path, size, unit_name, dims, write_options)
+
+
+# -- export to TIFF ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TiffExport:
+    """What :func:`ome_zarr_to_tiff` wrote: where, which region of which level, and its voxel size."""
+
+    target: Path
+    files: list[Path]
+    level: int
+    offset: tuple[int, ...]  # first voxel of the region, in the level's voxel indices (z, y, x)
+    shape: tuple[int, ...]
+    voxel_size: tuple[float, ...]
+    unit: str
+    origin: tuple[float, ...] = field(default=())  # physical position of the region's first voxel
+
+    def __str__(self) -> str:
+        return (f"{self.target}: level {self.level}, voxels {self.offset} + {self.shape}, voxel size "
+                f"{self.voxel_size} {self.unit}, {len(self.files)} file(s)")
+
+
+def _region_slices(region, shape, scale, translation, coordinates: str) -> tuple[slice, ...]:
+    if region is None:
+        return tuple(slice(0, n) for n in shape)
+    if len(region) != len(shape):
+        raise ConvertError(f"region has {len(region)} entries; the image has {len(shape)} axes (z, y, x).")
+    out = []
+    for ax, (r, n, s, t) in enumerate(zip(region, shape, scale, translation)):
+        if coordinates == "voxel":
+            if not isinstance(r, slice) or r.step not in (None, 1):
+                raise ConvertError(f"region[{ax}] = {r!r}: in voxel coordinates give slices without a step, "
+                                   "e.g. region=(slice(0, 10), slice(None), slice(20, 60)).")
+            start, stop, _ = r.indices(n)
+        elif coordinates == "physical":
+            if isinstance(r, slice):
+                r = (r.start, r.stop)
+            lo, hi = r
+            lo = -math.inf if lo is None else lo
+            hi = math.inf if hi is None else hi
+            # voxel i is centred at t + i * s; take the voxels whose centres lie in [lo, hi)
+            start = 0 if lo == -math.inf else max(0, math.ceil((lo - t) / s - 1e-9))
+            stop = n if hi == math.inf else min(n, math.ceil((hi - t) / s - 1e-9))
+        else:
+            raise ConvertError(f"coordinates={coordinates!r}; use 'voxel' or 'physical'.")
+        if stop <= start:
+            raise ConvertError(f"region[{ax}] = {r!r} selects no voxel of an axis of {n} voxels "
+                               f"(scale {s}, translation {t}).")
+        out.append(slice(start, stop))
+    return tuple(out)
+
+
+def _read_manifest(manifest: Path) -> dict | None:
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _file_identity(p: Path) -> list:
+    st = os.stat(p, follow_symlinks=False)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _own_files(target: Path, multipage: bool) -> list[Path]:
+    """The files an earlier export wrote at ``target``, checked on disk; raise if anything else is there."""
+    manifest = target / EXPORT_MANIFEST if not multipage else target.with_name(f".{target.name}{EXPORT_MANIFEST}")
+    record = _read_manifest(manifest) if manifest.is_file() else None
+    refuse = FileExistsError(f"{target} exists and was not written by ome_zarr_to_tiff (or was changed since); "
+                             "it is never replaced. Choose a new target, or move it away yourself.")
+    if record is None or record.get("target") != str(target.resolve()):
+        raise refuse
+    files = record.get("files", {})
+    if multipage:
+        if target.is_symlink() or not target.is_file() or files.get(target.name) != _file_identity(target):
+            raise refuse
+        return [target, manifest]
+    if target.is_symlink() or not target.is_dir():
+        raise refuse
+    for entry in target.iterdir():
+        if entry.name == EXPORT_MANIFEST:
+            continue
+        if (entry.name not in files or entry.is_symlink() or not entry.is_file()
+                or files[entry.name] != _file_identity(entry)):
+            raise FileExistsError(f"{target} holds {entry.name}, which ome_zarr_to_tiff did not write (or which "
+                                  "changed since); the folder is never replaced. Choose a new target.")
+    return [target / name for name in files if (target / name).exists()] + [manifest]
+
+
+def _imagej_unit(unit: str) -> str:
+    return _IMAGEJ_UNITS.get(unit, unit)
+
+
+def ome_zarr_to_tiff(
+    path: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    level: int = 0,
+    region: Sequence[slice | tuple[float | None, float | None]] | None = None,
+    coordinates: str = "voxel",
+    multipage: bool = False,
+    overwrite: bool = False,
+) -> TiffExport:
+    """Export a level of an OME-Zarr image, or a region of it, to TIFF that Fiji reads with its voxel size.
+
+    Parameters
+    ----------
+    path
+        A 3D (z, y, x) OME-Zarr image folder.
+    target
+        With ``multipage=False``: a folder to create, which gets one 2D TIFF per
+        plane (``z0000.tif``, ...). With ``multipage=True``: one BigTIFF file.
+    level
+        The pyramid level (0 is full resolution).
+    region
+        Which part, one entry per axis in z, y, x order. With
+        ``coordinates="voxel"`` (default): slices of the level's voxel indices,
+        ``(slice(10, 20), slice(None), slice(0, 64))``. With
+        ``coordinates="physical"``: ``(start, stop)`` pairs in the image's unit,
+        translation included; the voxels whose centres lie in ``[start, stop)``
+        are taken (``None`` for an open end). Default: the whole level.
+    coordinates
+        ``"voxel"`` or ``"physical"``: how ``region`` is given.
+    multipage
+        One multi-page BigTIFF instead of a folder of planes.
+    overwrite
+        Replace an earlier export at ``target``. Only files this function wrote
+        there (listed in its manifest, ``.made-by-data_helpers-export.json``,
+        and unchanged since, by size and modification time) are replaced;
+        anything else at ``target`` makes it refuse.
+
+    Returns
+    -------
+    TiffExport
+        The files written, the region's voxel offset and shape in the level,
+        its physical origin, and the voxel size and unit written in the tags.
+
+    Raises
+    ------
+    FileExistsError
+        ``target`` exists (without ``overwrite=True``, or holds files this function did not write).
+    ConvertError
+        A level or region that the image does not have, or a dtype that ImageJ cannot read.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from data_helpers import ome_zarr_to_tiff, write_ome_zarr
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_ome_zarr(np.zeros((4, 16, 16), np.uint16), f"{folder}/a.ome.zarr", voxel_size=(2, 1, 1), unit="um")
+    >>> out = ome_zarr_to_tiff(f"{folder}/a.ome.zarr", f"{folder}/planes", region=(slice(1, 3), slice(None), slice(None)))
+    >>> len(out.files), out.offset, out.shape
+    (2, (1, 0, 0), (2, 16, 16))
+    """
+    import tifffile
+    import zarr
+
+    source, target = Path(path), Path(target)
+    meta = read_ome_metadata(source)
+    ms = meta["multiscales"][0]
+    axes = [a["name"] if isinstance(a, dict) else a for a in ms["axes"]]
+    if axes != ["z", "y", "x"]:
+        raise ConvertError(f"{source} has axes {axes}; export takes 3D images with axes z, y, x.")
+    datasets = ms["datasets"]
+    if not isinstance(level, int) or not 0 <= level < len(datasets):
+        raise ConvertError(f"level={level!r}; {source} has levels 0 to {len(datasets) - 1}.")
+    scale, translation = [1.0] * 3, [0.0] * 3
+    for tr in datasets[level].get("coordinateTransformations", []):
+        if tr["type"] == "scale":
+            scale = [float(v) for v in tr["scale"]]
+        elif tr["type"] == "translation":
+            translation = [float(v) for v in tr["translation"]]
+    unit = (ms["axes"][2].get("unit") if isinstance(ms["axes"][2], dict) else None) or "pixel"
+    arr = zarr.open_array(source / datasets[level]["path"], mode="r")
+    if arr.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ConvertError(f"level {level} has dtype {arr.dtype}; Fiji reads 8- and 16-bit unsigned and 32-bit "
+                           "float TIFF. Convert a copy first (e.g. to float32) and export that.")
+    sl = _region_slices(region, arr.shape, scale, translation, coordinates)
+    own: list[Path] = []
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{target} already exists; choose a new target, or pass overwrite=True to "
+                                  "replace an earlier export there (only the files it wrote are replaced).")
+        own = _own_files(target, multipage)
+    if not target.parent.is_dir():
+        raise ConvertError(f"{target.parent} is not a folder; create it first.")
+    offset = tuple(s.start for s in sl)
+    shape = tuple(s.stop - s.start for s in sl)
+    origin = tuple(t + o * s for t, o, s in zip(translation, offset, scale))
+    resolution = (1.0 / scale[2], 1.0 / scale[1])
+    ij = {"spacing": scale[0], "unit": _imagej_unit(unit), "axes": "ZYX"}
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    written: dict[str, list] = {}
+    try:
+        if multipage:
+            def planes():
+                for z in range(sl[0].start, sl[0].stop):
+                    yield arr[z, sl[1], sl[2]]
+
+            with tifffile.TiffWriter(partial, bigtiff=True) as tw:
+                tw.write(planes(), shape=shape, dtype=arr.dtype, resolution=resolution,
+                         resolutionunit=tifffile.RESUNIT.NONE,
+                         description=tifffile.imagej_description(shape, imagej=True, **{k: v for k, v in ij.items()
+                                                                                         if k != "axes"}),
+                         metadata=None)
+            names = [target.name]
+        else:
+            partial.mkdir()
+            width = max(4, len(str(shape[0] - 1)))
+            names = []
+            for i, z in enumerate(range(sl[0].start, sl[0].stop)):
+                name = f"z{i:0{width}d}.tif"
+                tifffile.imwrite(partial / name, arr[z, sl[1], sl[2]], imagej=True, resolution=resolution,
+                                 metadata={"spacing": scale[0], "unit": _imagej_unit(unit), "axes": "YX"})
+                names.append(name)
+        # the old export goes only now, and only its own files
+        for p in own:
+            if p.is_file():
+                p.unlink()
+        if not multipage and own:
+            target.rmdir()
+        os.rename(partial, target)
+        for n in names:
+            written[n] = _file_identity(target / n if not multipage else target)
+        manifest = target / EXPORT_MANIFEST if not multipage else target.with_name(f".{target.name}{EXPORT_MANIFEST}")
+        record = {"target": str(target.resolve()), "source": str(source.resolve()), "level": level,
+                  "offset": list(offset), "shape": list(shape), "files": written}
+        manifest.write_text(json.dumps(record, indent=1))
+    except BaseException:
+        if partial.is_dir():
+            shutil.rmtree(partial)
+        elif partial.exists():
+            partial.unlink()
+        raise
+    files = [target] if multipage else [target / n for n in names]
+    return TiffExport(target, files, level, offset, shape, tuple(scale), unit, origin)

@@ -1,0 +1,401 @@
+"""Tests of data_helpers.convert: TIFF / HDF5 to OME-Zarr and back, every bad input, the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from data_helpers import (
+    ConvertError,
+    UnitError,
+    hdf5_to_ome_zarr,
+    ome_zarr_to_tiff,
+    read_ome_metadata,
+    tiff_to_ome_zarr,
+    validate_ome_zarr,
+    write_ome_zarr,
+)
+from data_helpers.__main__ import main
+
+SHAPE = (7, 20, 24)
+
+
+def _volume(dtype) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    if np.dtype(dtype).kind == "f":
+        return rng.normal(size=SHAPE).astype(dtype)
+    return rng.integers(0, np.iinfo(dtype).max, size=SHAPE, dtype=dtype)
+
+
+def _planes(folder: Path, volume: np.ndarray, name="z{}.tif") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for z, plane in enumerate(volume):
+        tifffile.imwrite(folder / name.format(z), plane)
+    return folder
+
+
+def _level(path: Path, level: int = 0) -> np.ndarray:
+    return zarr.open_array(path / str(level), mode="r")[:]
+
+
+def _scale(path: Path, level: int = 0) -> list[float]:
+    ms = read_ome_metadata(path)["multiscales"][0]
+    return ms["datasets"][level]["coordinateTransformations"][0]["scale"]
+
+
+def _read_folder(folder: Path) -> np.ndarray:
+    files = sorted(folder.glob("*.tif"))
+    return np.stack([tifffile.imread(f) for f in files])
+
+
+# -- round trips -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_tiff_stack_round_trip_is_exact(tmp_path, dtype):
+    volume = _volume(dtype)
+    _planes(tmp_path / "in", volume)
+    image = tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=(2.0, 0.5, 0.25), unit="um",
+                             chunks=8, progress=False)
+    assert image.shapes[0] == SHAPE
+    assert validate_ome_zarr(tmp_path / "a.ome.zarr").ok
+    assert _scale(tmp_path / "a.ome.zarr") == [2.0, 0.5, 0.25]
+    out = ome_zarr_to_tiff(tmp_path / "a.ome.zarr", tmp_path / "out")
+    back = _read_folder(tmp_path / "out")
+    assert back.dtype == volume.dtype
+    np.testing.assert_array_equal(back, volume)
+    assert len(out.files) == SHAPE[0]
+
+
+def test_planes_sorted_by_number_not_as_text(tmp_path):
+    volume = np.arange(12, dtype=np.uint8)[:, None, None] * np.ones((12, 4, 4), np.uint8)
+    _planes(tmp_path / "in", volume, name="slice_{}.tif")  # slice_10 must come after slice_9
+    tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1.0, unit="um", progress=False)
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr")[:, 0, 0], np.arange(12))
+
+
+def test_glob_pattern_selects_one_series(tmp_path):
+    volume = _volume(np.uint8)
+    _planes(tmp_path / "in", volume, name="a{}.tif")
+    _planes(tmp_path / "in", volume[:2, :5], name="b{}.tif")  # another series, other shape, beside it
+    tiff_to_ome_zarr(str(tmp_path / "in" / "a*.tif"), tmp_path / "a.ome.zarr", voxel_size=1, unit="nm",
+                     progress=False)
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), volume)
+
+
+def test_multipage_bigtiff_round_trip(tmp_path):
+    volume = _volume(np.uint16)
+    tifffile.imwrite(tmp_path / "v.tif", volume, bigtiff=True)
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "a.ome.zarr", voxel_size=(3, 1, 1), unit="nm", progress=False)
+    out = ome_zarr_to_tiff(tmp_path / "a.ome.zarr", tmp_path / "back.tif", multipage=True)
+    with tifffile.TiffFile(out.target) as tif:
+        assert tif.is_bigtiff
+        np.testing.assert_array_equal(tif.asarray(), volume)
+
+
+def test_ome_tiff_metadata_is_carried_over(tmp_path):
+    volume = _volume(np.uint16)
+    tifffile.imwrite(tmp_path / "v.ome.tif", volume, metadata={
+        "axes": "ZYX", "PhysicalSizeZ": 2.5, "PhysicalSizeY": 0.3, "PhysicalSizeX": 0.2,
+        "PhysicalSizeZUnit": "nm", "PhysicalSizeYUnit": "nm", "PhysicalSizeXUnit": "nm"})
+    tiff_to_ome_zarr(tmp_path / "v.ome.tif", tmp_path / "a.ome.zarr", progress=False)
+    assert _scale(tmp_path / "a.ome.zarr") == [2.5, 0.3, 0.2]
+    axes = read_ome_metadata(tmp_path / "a.ome.zarr")["multiscales"][0]["axes"]
+    assert [a["unit"] for a in axes] == ["nanometer"] * 3
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), volume)
+
+
+def test_imagej_metadata_is_carried_over(tmp_path):
+    volume = _volume(np.uint8)
+    tifffile.imwrite(tmp_path / "v.tif", volume, imagej=True, resolution=(1 / 0.4, 1 / 0.5),
+                     metadata={"spacing": 1.5, "unit": "micron", "axes": "ZYX"})
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "a.ome.zarr", progress=False)
+    assert np.allclose(_scale(tmp_path / "a.ome.zarr"), [1.5, 0.5, 0.4])
+    axes = read_ome_metadata(tmp_path / "a.ome.zarr")["multiscales"][0]["axes"]
+    assert axes[0]["unit"] == "micrometer"
+
+
+def test_explicit_voxel_size_wins_over_metadata(tmp_path):
+    tifffile.imwrite(tmp_path / "v.tif", _volume(np.uint8), imagej=True, resolution=(2.0, 2.0),
+                     metadata={"spacing": 1.5, "unit": "micron", "axes": "ZYX"})
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "a.ome.zarr", voxel_size=(4, 3, 3), unit="nm", progress=False)
+    assert _scale(tmp_path / "a.ome.zarr") == [4, 3, 3]
+
+
+def test_hdf5_round_trip(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    volume = _volume(np.uint16)
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f.create_dataset("entry/data", data=volume, chunks=(2, 20, 24), compression="gzip")
+    hdf5_to_ome_zarr(tmp_path / "scan.h5", "entry/data", tmp_path / "a.ome.zarr", voxel_size=(1, 2, 3), unit="um",
+                     progress=False)
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), volume)
+    assert _scale(tmp_path / "a.ome.zarr") == [1, 2, 3]
+
+
+def test_hdf5_element_size_attribute_is_used(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f.create_dataset("v", data=_volume(np.uint8)).attrs["element_size_um"] = (2.0, 1.0, 0.5)
+    hdf5_to_ome_zarr(tmp_path / "scan.h5", "v", tmp_path / "a.ome.zarr", progress=False)
+    assert _scale(tmp_path / "a.ome.zarr") == [2.0, 1.0, 0.5]
+
+
+# -- export ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image(tmp_path) -> tuple[Path, np.ndarray]:
+    volume = _volume(np.uint16)
+    path = tmp_path / "img.ome.zarr"
+    write_ome_zarr(volume, path, voxel_size=(2.0, 0.5, 0.25), unit="um", translation=(10.0, 0.0, 1.0),
+                   chunks=8, progress=False)
+    return path, volume
+
+
+def test_voxel_region_lands_at_the_right_place(tmp_path, image):
+    path, volume = image
+    out = ome_zarr_to_tiff(path, tmp_path / "r", region=(slice(2, 5), slice(3, 11), slice(None, 6)))
+    np.testing.assert_array_equal(_read_folder(tmp_path / "r"), volume[2:5, 3:11, :6])
+    assert out.offset == (2, 3, 0) and out.shape == (3, 8, 6)
+    assert out.origin == (10.0 + 2 * 2.0, 3 * 0.5, 1.0)
+
+
+def test_physical_region_lands_at_the_right_place(tmp_path, image):
+    path, volume = image
+    # z centres at 10, 12, 14, ...: [13, 19) holds 14, 16, 18 = voxels 2..4; x centres 1 + 0.25 i: [2, 3) is 4..7
+    out = ome_zarr_to_tiff(path, tmp_path / "r", region=((13.0, 19.0), (None, None), (2.0, 3.0)),
+                           coordinates="physical")
+    assert out.offset == (2, 0, 4) and out.shape == (3, SHAPE[1], 4)
+    np.testing.assert_array_equal(_read_folder(tmp_path / "r"), volume[2:5, :, 4:8])
+
+
+def test_export_writes_voxel_size_that_imagej_reads(tmp_path, image):
+    path, _ = image
+    for multipage, target in ((False, tmp_path / "planes"), (True, tmp_path / "one.tif")):
+        out = ome_zarr_to_tiff(path, target, multipage=multipage)
+        with tifffile.TiffFile(out.files[0]) as tif:
+            assert tif.is_imagej
+            assert tif.imagej_metadata["spacing"] == pytest.approx(2.0)
+            assert tif.imagej_metadata["unit"] == "micron"
+            num, den = tif.pages.first.tags["XResolution"].value
+            assert den / num == pytest.approx(0.25)
+            num, den = tif.pages.first.tags["YResolution"].value
+            assert den / num == pytest.approx(0.5)
+
+
+def test_export_level_1(tmp_path, image):
+    path, _ = image
+    out = ome_zarr_to_tiff(path, tmp_path / "l1", level=1)
+    np.testing.assert_array_equal(_read_folder(tmp_path / "l1"), _level(path, 1))
+    assert list(out.voxel_size) == _scale(path, 1) != _scale(path, 0)
+
+
+def test_export_never_overwrites_what_it_did_not_write(tmp_path, image):
+    path, _ = image
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="already exists"):
+        ome_zarr_to_tiff(path, mine)
+    with pytest.raises(FileExistsError, match="not written by"):
+        ome_zarr_to_tiff(path, mine, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "keep"
+    single = tmp_path / "s.tif"
+    single.write_bytes(b"precious")
+    with pytest.raises(FileExistsError):
+        ome_zarr_to_tiff(path, single, multipage=True, overwrite=True)
+    assert single.read_bytes() == b"precious"
+
+
+def test_export_overwrites_its_own_files_only_when_unchanged(tmp_path, image):
+    path, volume = image
+    target = tmp_path / "out"
+    ome_zarr_to_tiff(path, target)
+    ome_zarr_to_tiff(path, target, region=(slice(0, 2), slice(None), slice(None)), overwrite=True)
+    assert len(list(target.glob("*.tif"))) == 2
+    np.testing.assert_array_equal(_read_folder(target), volume[:2])
+    (target / "result.tif").write_bytes(b"a file of the reader's")  # added by someone else
+    with pytest.raises(FileExistsError, match="result.tif"):
+        ome_zarr_to_tiff(path, target, overwrite=True)
+    assert (target / "result.tif").exists() and len(list(target.glob("z*.tif"))) == 2
+    (target / "result.tif").unlink()
+    tifffile.imwrite(target / "z0000.tif", np.zeros((3, 3), np.uint8))  # an exported file, edited since
+    with pytest.raises(FileExistsError, match="z0000.tif"):
+        ome_zarr_to_tiff(path, target, overwrite=True)
+    assert tifffile.imread(target / "z0000.tif").shape == (3, 3)
+
+
+def test_multipage_export_overwrites_its_own_file(tmp_path, image):
+    path, volume = image
+    target = tmp_path / "v.tif"
+    ome_zarr_to_tiff(path, target, multipage=True)
+    ome_zarr_to_tiff(path, target, multipage=True, overwrite=True, region=(slice(1, 2), slice(None), slice(None)))
+    np.testing.assert_array_equal(tifffile.imread(target), volume[1])
+
+
+@pytest.mark.parametrize("region, match", [
+    ((slice(5, 5), slice(None), slice(None)), "selects no voxel"),
+    ((slice(0, 2), slice(None)), "3 axes"),
+    ((slice(0, 4, 2), slice(None), slice(None)), "without a step"),
+])
+def test_export_bad_region(tmp_path, image, region, match):
+    path, _ = image
+    with pytest.raises(ConvertError, match=match):
+        ome_zarr_to_tiff(path, tmp_path / "r", region=region)
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_bad_level(tmp_path, image):
+    path, _ = image
+    with pytest.raises(ConvertError, match="levels 0 to"):
+        ome_zarr_to_tiff(path, tmp_path / "r", level=9)
+
+
+# -- bad inputs: a clear error, nothing written ---------------------------------------------------------------
+
+
+def _nothing_written(tmp_path: Path) -> None:
+    assert not (tmp_path / "a.ome.zarr").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".a.ome.zarr")]
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "in").mkdir()
+    with pytest.raises(ConvertError, match="holds no TIFF files"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def test_glob_matching_nothing(tmp_path):
+    with pytest.raises(ConvertError, match="matches no files"):
+        tiff_to_ome_zarr(str(tmp_path / "*.tif"), tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def test_missing_source(tmp_path):
+    with pytest.raises(ConvertError, match="does not exist"):
+        tiff_to_ome_zarr(tmp_path / "nope", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+
+
+def test_odd_plane_shape_names_the_first_odd_file(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    tifffile.imwrite(tmp_path / "in" / "z4.tif", np.zeros((20, 23), np.uint8))
+    tifffile.imwrite(tmp_path / "in" / "z6.tif", np.zeros((5, 5), np.uint8))
+    with pytest.raises(ConvertError, match=r"z4.tif is the first odd plane: shape \(20, 23\)"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def test_odd_plane_dtype_names_the_file(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    tifffile.imwrite(tmp_path / "in" / "z3.tif", np.zeros((20, 24), np.uint16))
+    with pytest.raises(ConvertError, match="z3.tif is the first odd plane.*uint16"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def test_missing_plane_in_numbered_sequence(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8), name="z{:03d}.tif")
+    (tmp_path / "in" / "z004.tif").unlink()
+    with pytest.raises(ConvertError, match="plane number 4 is missing between z003.tif and z005.tif"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def test_repeated_plane_number(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    tifffile.imwrite(tmp_path / "in" / "z03.tif", np.zeros((20, 24), np.uint8))
+    with pytest.raises(ConvertError, match="same plane number 3"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+
+
+def test_2d_source_where_3d_is_wanted(tmp_path):
+    tifffile.imwrite(tmp_path / "one.tif", np.zeros((20, 24), np.uint8))
+    with pytest.raises(ConvertError, match="one 2D plane"):
+        tiff_to_ome_zarr(tmp_path / "one.tif", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+    # asked for explicitly, a 2D image is fine
+    tiff_to_ome_zarr(tmp_path / "one.tif", tmp_path / "a.ome.zarr", voxel_size=1, unit="um", dims=("y", "x"),
+                     progress=False)
+    assert _level(tmp_path / "a.ome.zarr").shape == (20, 24)
+
+
+def test_2d_hdf5_dataset_refused(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("plane", data=np.zeros((4, 4), np.uint8))
+    with pytest.raises(ConvertError, match=r"shape \(4, 4\) \(2D\)"):
+        hdf5_to_ome_zarr(tmp_path / "s.h5", "plane", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    with pytest.raises(ConvertError, match="no dataset 'nope'.*/plane"):
+        hdf5_to_ome_zarr(tmp_path / "s.h5", "nope", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def test_unknown_unit(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    with pytest.raises(UnitError, match="micrometr"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="micrometr")
+    _nothing_written(tmp_path)
+
+
+def test_no_voxel_size_is_refused_with_how_to_pass_it(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    with pytest.raises(ConvertError, match="voxel_size=.*unit=.*--voxel-size"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr")
+    tifffile.imwrite(tmp_path / "plain.tif", _volume(np.uint8))  # a multi-page file without calibration
+    with pytest.raises(ConvertError, match="never assumed"):
+        tiff_to_ome_zarr(tmp_path / "plain.tif", tmp_path / "a.ome.zarr")
+    with pytest.raises(ConvertError, match="without its unit"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1)
+    _nothing_written(tmp_path)
+
+
+def test_existing_target(tmp_path):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    (tmp_path / "a.ome.zarr").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    assert list((tmp_path / "a.ome.zarr").iterdir()) == []
+
+
+# -- command line ------------------------------------------------------------------------------------------
+
+
+def test_cli_convert_and_export(tmp_path, capsys):
+    volume = _volume(np.uint16)
+    _planes(tmp_path / "in", volume)
+    assert main(["convert", str(tmp_path / "in"), str(tmp_path / "a.ome.zarr"), "--voxel-size", "2", "1", "1",
+                 "--unit", "um", "--version", "0.4", "--no-progress"]) == 0
+    assert read_ome_metadata(tmp_path / "a.ome.zarr")["version"] == "0.4"
+    assert main(["export", str(tmp_path / "a.ome.zarr"), str(tmp_path / "out"), "--region", "1:3,:,4:"]) == 0
+    np.testing.assert_array_equal(_read_folder(tmp_path / "out"), volume[1:3, :, 4:])
+    manifest = json.loads((tmp_path / "out" / ".made-by-data_helpers-export.json").read_text())
+    assert manifest["offset"] == [1, 0, 4]
+
+
+def test_cli_errors_exit_2_and_write_nothing(tmp_path, capsys):
+    _planes(tmp_path / "in", _volume(np.uint8))
+    assert main(["convert", str(tmp_path / "in"), str(tmp_path / "a.ome.zarr"), "--no-progress"]) == 2
+    assert "--voxel-size" in capsys.readouterr().err
+    _nothing_written(tmp_path)
+    (tmp_path / "a.ome.zarr").mkdir()
+    assert main(["convert", str(tmp_path / "in"), str(tmp_path / "a.ome.zarr"), "--voxel-size", "1", "1", "1",
+                 "--unit", "um"]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_hdf5_needs_dataset(tmp_path, capsys):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("v", data=_volume(np.uint8))
+    assert main(["convert", str(tmp_path / "s.h5"), str(tmp_path / "a.ome.zarr")]) == 2
+    assert "--dataset" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "s.h5"), str(tmp_path / "a.ome.zarr"), "--dataset", "v",
+                 "--voxel-size", "1", "1", "1", "--unit", "nm", "--no-progress"]) == 0
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), _volume(np.uint8))
