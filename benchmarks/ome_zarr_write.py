@@ -141,8 +141,10 @@ def main() -> None:
                 runs = []
                 for _ in range(args.repeats):
                     out = work / f"out-{method}-{size}"
+                    # fork, not vfork (preexec_fn forces it): after a vfork + exec, Linux reports the parent's
+                    # peak RSS (making the input) as the child's ru_maxrss
                     proc = subprocess.run([sys.executable, __file__, "--child", method, str(source), str(out)],
-                                          capture_output=True, text=True)
+                                          capture_output=True, text=True, preexec_fn=os.getpid)
                     if proc.returncode:
                         raise SystemExit(f"{method} at {size}³ failed:\n{proc.stderr[-3000:]}")
                     runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))

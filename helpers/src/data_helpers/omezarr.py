@@ -1000,7 +1000,9 @@ def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
                                  compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),
                                  config={"write_empty_chunks": True})
         _copy_in_slabs(source.rechunk(copy_chunks), copy, request.show_progress)
-        source = da.from_zarr(copy)
+        # one read task per block, which reads the copy's thin chunks itself: a rechunk of the copy into blocks
+        # would let dask hold thin pieces of many blocks at once
+        source = da.from_zarr(copy, chunks=first_block)
     stages = [(0, source.rechunk(chunk_shape))] if len(factors) == 1 else []
     for level in range(1, len(factors)):
         # Level 1 is made from the input blocks while they are in memory, which also writes level 0;

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Throughput and peak memory of converting a TIFF stack to OME-Zarr, against a raw baseline, side by side.
+
+For each size (GiB of uint16), a folder of 2D TIFF planes is first written, untimed,
+from a smooth synthetic volume (``data_helpers.synthetic_volume``): one file per z,
+``--plane`` x ``--plane`` voxels each (default 2048, 8 MiB a plane). Then each method
+runs in its own fresh Python process, one after the other, on the same files:
+
+- ``raw``: the baseline. Reads the planes with tifffile, as many as one chunk is deep
+  (128), and writes level 0 alone with zarr-python, with the same chunks and codec as
+  ``write_ome_zarr`` (128³, blosc-zstd level 3 with shuffle). No pyramid, no metadata,
+  no checks: the speed limit to compare with. Its memory is a slab of 128 planes.
+- ``convert``: ``data_helpers.tiff_to_ome_zarr`` with its defaults (a full pyramid,
+  written through ``write_ome_zarr``, validated metadata).
+
+The clock stops after every written file is flushed to disk (fsync). Throughput is
+MB (10^6 bytes) of input per second; memory is the peak RSS of the process minus its
+RSS once imports are done (``ru_maxrss``, so no short peak is missed). The children are
+started by fork + exec, never vfork: Linux carries the peak RSS of the process whose memory
+an exec replaces into ``ru_maxrss``, and with vfork (what ``subprocess`` uses when it can)
+that is the parent, whose peak (making the input) would be reported as the child's. Each
+child checks that its ``ru_maxrss`` starts near its own RSS. Run on demand:
+
+    .venv/bin/python benchmarks/convert_tiff.py              # 1 GiB
+    .venv/bin/python benchmarks/convert_tiff.py 1 4 8        # the sizes of the issue
+    .venv/bin/python benchmarks/convert_tiff.py 1 --repeats 3 --plane 1024
+
+The inputs and outputs go to a scratch folder (``--workdir``, default a new temporary
+folder) that is deleted at the end; 8 GiB needs about 20 GB of free disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+METHODS = ("raw", "convert")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def child(method: str, source: Path, out: Path) -> None:
+    """Run one method in this process and print a JSON line of figures."""
+    import numpy as np
+    import psutil
+    import tifffile
+    import zarr
+
+    import data_helpers
+    from data_helpers.omezarr import DEFAULT_CHUNK, DEFAULT_CLEVEL
+
+    start_max = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if start_max > psutil.Process().memory_info().rss + 64 * 2**20:
+        raise SystemExit(f"ru_maxrss starts at {start_max / 2**20:.0f} MiB, above this process's RSS: it was "
+                         "inherited from the parent (vfork), so the peak memory cannot be measured this way.")
+    files = sorted(source.glob("*.tif"))
+    first = tifffile.imread(files[0])
+    shape, dtype = (len(files), *first.shape), first.dtype
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    del first
+    baseline = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    if method == "raw":
+        arr = zarr.create_array(
+            out, shape=shape, dtype=dtype, chunks=(DEFAULT_CHUNK,) * 3, fill_value=0,
+            compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=DEFAULT_CLEVEL, shuffle="shuffle"),
+        )
+        slab = np.empty((DEFAULT_CHUNK, *shape[1:]), dtype)
+        for z0 in range(0, shape[0], DEFAULT_CHUNK):
+            n = min(DEFAULT_CHUNK, shape[0] - z0)
+            for i in range(n):
+                slab[i] = tifffile.imread(files[z0 + i])
+            arr[z0:z0 + n] = slab[:n]
+    elif method == "convert":
+        data_helpers.tiff_to_ome_zarr(source, out, voxel_size=(1.0, 0.5, 0.5), unit="micrometer", progress=False)
+    else:
+        raise SystemExit(f"unknown method {method!r}")
+    _fsync_tree(out)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(json.dumps({"seconds": seconds, "nbytes": nbytes, "peak_above_baseline": max(peak - baseline, 0),
+                      "baseline": baseline, "stored": stored}))
+
+
+def make_stack(gib: float, plane: int, folder: Path) -> Path:
+    """Write ``gib`` GiB of uint16 planes, ``plane`` x ``plane`` each, into a new folder (untimed)."""
+    import numpy as np
+    import tifffile
+
+    from data_helpers import synthetic_volume
+
+    n = max(2, round(gib * 2**30 / (plane * plane * 2)))
+    path = folder / f"stack-{gib:g}GiB"
+    if not path.exists():
+        path.mkdir()
+        volume = synthetic_volume((n, plane, plane), dtype="uint16", chunks=(8, plane, plane))
+        width = len(str(n - 1))
+        for z0 in range(0, n, 8):
+            slab = np.asarray(volume[z0:z0 + 8])
+            for i, p in enumerate(slab):
+                tifffile.imwrite(path / f"z{z0 + i:0{width}d}.tif", p)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sizes", type=float, nargs="*", default=[1.0], help="stack sizes in GiB (default 1)")
+    parser.add_argument("--plane", type=int, default=2048, help="edge of a square plane (default 2048)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each method per size; the median is shown")
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder)")
+    parser.add_argument("--child", nargs=3, metavar=("METHOD", "SOURCE", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="convert-tiff-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for gib in args.sizes:
+            stack = make_stack(gib, args.plane, work)
+            n = len(list(stack.glob("*.tif")))
+            print(f"{gib:g} GiB: {n} planes of {args.plane} x {args.plane} uint16 in {stack}", flush=True)
+            figures: dict[str, list[dict]] = {m: [] for m in METHODS}
+            for _ in range(args.repeats):
+                for method in METHODS:  # side by side: raw, then convert, in each round
+                    out = work / f"out-{method}.zarr"
+                    shutil.rmtree(out, ignore_errors=True)
+                    # preexec_fn makes subprocess fork instead of vfork (see the module docstring)
+                    done = subprocess.run([sys.executable, __file__, "--child", method, str(stack), str(out)],
+                                          capture_output=True, text=True, check=True, preexec_fn=os.getpid)
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    figures[method].append(result)
+                    shutil.rmtree(out, ignore_errors=True)
+                    print(f"  {method}: {result['nbytes'] / result['seconds'] / 1e6:.0f} MB/s, "
+                          f"peak {result['peak_above_baseline'] / 2**20:.0f} MiB above baseline", flush=True)
+            speed = {m: statistics.median(r["nbytes"] / r["seconds"] / 1e6 for r in figures[m]) for m in METHODS}
+            for m in METHODS:
+                peak = max(r["peak_above_baseline"] for r in figures[m]) / 2**20
+                rows.append((f"{gib:g} GiB", m, speed[m], speed[m] / speed["raw"], peak))
+            shutil.rmtree(stack)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| stack (uint16) | method | MB/s of input | ratio to raw | peak RSS above baseline |")
+    print("| --- | --- | --- | --- | --- |")
+    for size, method, mbs, ratio, peak in rows:
+        label = "raw: read planes, write level 0 only" if method == "raw" else "`tiff_to_ome_zarr` (full pyramid)"
+        print(f"| {size} | {label} | {mbs:.0f} | {ratio:.2f} | {peak:.0f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
