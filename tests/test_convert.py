@@ -399,3 +399,24 @@ def test_cli_hdf5_needs_dataset(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "s.h5"), str(tmp_path / "a.ome.zarr"), "--dataset", "v",
                  "--voxel-size", "1", "1", "1", "--unit", "nm", "--no-progress"]) == 0
     np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), _volume(np.uint8))
+
+
+def test_plane_number_is_the_number_that_changes(tmp_path):
+    volume = np.arange(11, dtype=np.uint8)[:, None, None] * np.ones((11, 4, 4), np.uint8)
+    _planes(tmp_path / "in", volume, name="scan_z{}_ch0.tif")  # the channel number is the same in every name
+    tiff_to_ome_zarr(tmp_path / "in", tmp_path / "a.ome.zarr", voxel_size=1, unit="um", progress=False)
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr")[:, 0, 0], np.arange(11))
+    (tmp_path / "in" / "scan_z5_ch0.tif").unlink()
+    with pytest.raises(ConvertError, match="plane number 5 is missing"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "b.ome.zarr", voxel_size=1, unit="um")
+
+
+@pytest.mark.parametrize("multipage", [False, True])
+def test_export_across_many_chunks_in_z(tmp_path, multipage):
+    volume = np.random.default_rng(1).integers(0, 255, size=(30, 9, 10), dtype=np.uint8)
+    write_ome_zarr(volume, tmp_path / "a.ome.zarr", voxel_size=1, unit="um", chunks=4, progress=False)
+    target = tmp_path / ("r.tif" if multipage else "r")
+    ome_zarr_to_tiff(tmp_path / "a.ome.zarr", target, region=(slice(3, 27), slice(1, 8), slice(None)),
+                     multipage=multipage)
+    back = tifffile.imread(target) if multipage else _read_folder(target)
+    np.testing.assert_array_equal(back, volume[3:27, 1:8])

@@ -34,6 +34,7 @@ __all__ = ["ConvertError", "TiffExport", "hdf5_to_ome_zarr", "ome_zarr_to_tiff",
 TIFF_SUFFIXES = (".tif", ".tiff")
 EXPORT_MANIFEST = ".made-by-data_helpers-export.json"
 _SLAB_BYTES = 64 * 2**20  # an HDF5 read task: whole planes, about this many bytes
+_EXPORT_SLAB_BYTES = 256 * 2**20  # an export reads this many bytes of planes at most at a time
 
 # ImageJ / Fiji unit strings for the UDUNITS-2 names (Fiji shows "micron" as µm)
 _IMAGEJ_UNITS = {"micrometer": "micron", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm",
@@ -78,12 +79,12 @@ def _plane_files(source: str | os.PathLike) -> tuple[list[Path], str]:
 
 def _check_numbering(files: list[Path], where: str) -> None:
     """Refuse a numbered sequence with a gap or a repeated number (the last number in each name counts)."""
-    numbers = []
-    for f in files:
-        found = re.findall(r"\d+", f.stem)
-        if not found:
-            return  # names without numbers: the natural sort is the only order there is
-        numbers.append(int(found[-1]))
+    groups = [[int(n) for n in re.findall(r"\d+", f.stem)] for f in files]
+    if len(files) < 2 or not groups[0] or any(len(g) != len(groups[0]) for g in groups):
+        return  # names without numbers, or numbered differently: the natural sort is the only order there is
+    # the plane number is the last number that changes from file to file (not a constant channel or date)
+    varying = [i for i in range(len(groups[0])) if len({g[i] for g in groups}) > 1]
+    numbers = [g[varying[-1] if varying else -1] for g in groups]
     for a, b, fa, fb in zip(numbers, numbers[1:], files, files[1:]):
         if b == a:
             raise ConvertError(f"{where}: {fa.name} and {fb.name} carry the same plane number {a}; "
@@ -651,10 +652,15 @@ def ome_zarr_to_tiff(
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     written: dict[str, list] = {}
     try:
+        def planes():
+            # a slab as deep as the chunks (at most about 256 MiB) per read, so each chunk is decompressed once
+            plane_bytes = shape[1] * shape[2] * arr.dtype.itemsize
+            depth = max(1, min(arr.chunks[0], _EXPORT_SLAB_BYTES // max(1, plane_bytes)))
+            for z0 in range(sl[0].start, sl[0].stop, depth):
+                slab = arr[z0:min(z0 + depth, sl[0].stop), sl[1], sl[2]]
+                yield from slab
+
         if multipage:
-            def planes():
-                for z in range(sl[0].start, sl[0].stop):
-                    yield arr[z, sl[1], sl[2]]
 
             with tifffile.TiffWriter(partial, bigtiff=True) as tw:
                 tw.write(planes(), shape=shape, dtype=arr.dtype, resolution=resolution,
@@ -667,9 +673,9 @@ def ome_zarr_to_tiff(
             partial.mkdir()
             width = max(4, len(str(shape[0] - 1)))
             names = []
-            for i, z in enumerate(range(sl[0].start, sl[0].stop)):
+            for i, plane in enumerate(planes()):
                 name = f"z{i:0{width}d}.tif"
-                tifffile.imwrite(partial / name, arr[z, sl[1], sl[2]], imagej=True, resolution=resolution,
+                tifffile.imwrite(partial / name, plane, imagej=True, resolution=resolution,
                                  metadata={"spacing": scale[0], "unit": _imagej_unit(unit), "axes": "YX"})
                 names.append(name)
         # the old export goes only now, and only its own files
