@@ -378,27 +378,6 @@ def _block_sum(block: np.ndarray, step: tuple[int, ...], acc_type, scale: bool =
     return acc if acc is not block else block.astype(acc_type)
 
 
-def _fixed_mmap_threshold() -> None:
-    """Have glibc's malloc take every buffer of 1 MiB or more straight from mmap, for this process.
-
-    By default glibc raises its mmap threshold to the size of each large buffer freed (up to 32 MiB); from
-    then on, planes, blocks and chunks come from per-thread heaps that keep what was freed. On input chunked
-    in whole planes that doubled the peak RSS of ``write_ome_zarr`` (about 430 MiB against 225 MiB above
-    baseline for 1024³ uint16 in 2 MiB planes). A fixed threshold turns the adjustment off. No effect, and
-    no error, on other C libraries.
-    """
-    import ctypes
-    import platform
-    import sys
-
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = -3
-    except (OSError, AttributeError):
-        pass
-
-
 def _copy_in_slabs(source: da.Array, target: zarr.Array, show: bool) -> None:
     """Store ``source`` into ``target`` a few blocks at a time along axis 0.
 
@@ -1015,7 +994,6 @@ def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
     first_block = tuple(min(c * st, n) for c, st, n in zip(chunk_shape, first_step, shape))
     inter = _staging_chunks(tuple(source.chunksize), first_block, shape, source.dtype.itemsize, _STAGING_BUDGET)
     if inter is not None:
-        _fixed_mmap_threshold()
         copy_chunks = tuple(c if c < b else min(n, -(-i // c) * c)
                             for c, i, b, n in zip(inter, source.chunksize, first_block, shape))
         copy = zarr.create_array(staging / "_rechunk.zarr", shape=shape, dtype=source.dtype, chunks=inter,
