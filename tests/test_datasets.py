@@ -403,13 +403,40 @@ def test_verified_cache_is_read_only_on_disk(tiny):
         assert stat.S_IMODE(p.stat().st_mode) & 0o222 == 0, f"{p} is writable"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes whatever the modes say; the modes themselves are checked by test_verified_cache_is_read_only_on_disk")
-def test_zarr_cannot_change_the_verified_cache(tiny):
+def _write_one_voxel(path) -> str:
+    """Try to change one voxel of the cached array; say what happened."""
     import zarr
 
+    array = zarr.open_array(path, mode="r+", zarr_format=2)
+    before = array[0, 0, 0]  # reading must work, so a refusal below is about writing
+    try:
+        array[0, 0, 0] = before + 1
+    except PermissionError:
+        return "refused"
+    return "written"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_zarr_cannot_change_the_verified_cache(tiny):
     path = datasets.fetch_dataset("tiny")
-    with pytest.raises(PermissionError):
-        zarr.open_array(path, mode="r+", zarr_format=2)[0, 0, 0] = 7
+    if os.geteuid() != 0:
+        assert _write_one_voxel(path) == "refused"
+    else:
+        # Root writes whatever the modes say: try it as an ordinary user (nobody), in a
+        # forked child that has zarr loaded already and starts inside the cache folder.
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 3
+            try:
+                os.chdir(path)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                code = {"refused": 0, "written": 1}[_write_one_voxel(".")]
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "an ordinary user could change the cache (1) or not read it (3)"
     np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
 
 

@@ -6,7 +6,7 @@ Examples::
     python -m data_helpers download --cache ./cache  # ... into a folder you choose
     python -m data_helpers info heart                # shape, voxel size, licence, citation
     python -m data_helpers serve FOLDER --port 8000  # serve FOLDER on http://127.0.0.1:8000
-    python -m data_helpers validate IMAGE.ome.zarr   # report every problem; exit status 1 if any
+    python -m data_helpers validate IMAGE.ome.zarr   # errors and warnings; exit 0 ok, 1 errors, 2 unreadable
 """
 
 from __future__ import annotations
@@ -114,10 +114,21 @@ def _validate(args: argparse.Namespace) -> int:
     from data_helpers.validation import validate_ome_zarr
 
     worst = 0
-    for path in args.path:
-        report = validate_ome_zarr(path, check_chunks=not args.no_chunks)
+    for path in args.path:  # every path is checked, even after one fails
+        try:
+            report = validate_ome_zarr(path, check_chunks=not args.no_chunks, strict=args.strict)
+        except (FileNotFoundError, OSError, ValueError) as exc:
+            print(f"{path}: could not be checked: {exc}", file=sys.stderr)
+            worst = 2
+            continue
+        except Exception as exc:  # a bug of the validator: still check the other paths, and say so
+            print(f"{path}: could not be checked: the validator failed with {type(exc).__name__}: {exc} "
+                  "(please report this with the metadata that caused it)", file=sys.stderr)
+            worst = 2
+            continue
         print(report)
-        worst = max(worst, 0 if report.ok else 1)
+        if not report.ok and worst < 2:
+            worst = 1
     return worst
 
 
@@ -150,9 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=_serve)
 
-    p = sub.add_parser("validate", help="check OME-Zarr images; exit status 1 if any has problems")
-    p.add_argument("path", nargs="+", help="OME-Zarr image folders")
-    p.add_argument("--no-chunks", action="store_true", help="skip the check that every chunk file exists")
+    p = sub.add_parser(
+        "validate",
+        help="check OME-Zarr data; exit status 0 no errors, 1 errors (or warnings with --strict), 2 could not check",
+    )
+    p.add_argument("path", nargs="+", help="OME-Zarr folders or http(s):// / s3:// URLs (images, plates, wells, ...)")
+    p.add_argument("--no-chunks", action="store_true", help="skip counting the chunk files of each level")
+    p.add_argument("--strict", action="store_true", help="warnings count too (exit status 1)")
     p.set_defaults(func=_validate)
 
     args = parser.parse_args(argv)

@@ -1385,7 +1385,7 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     Parameters
     ----------
     path
-        An OME-Zarr image folder.
+        An OME-Zarr image folder, or its ``http(s)://`` or ``s3://`` URL.
 
     Returns
     -------
@@ -1415,11 +1415,17 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     >>> system["name"], [a["unit"] for a in system["axes"]]
     ('physical', ['nanometer', 'nanometer'])
     """
-    root = Path(path)
-    attrs = _read_attrs(root)
+    if isinstance(path, str) and "://" in path:  # http(s):// and s3:// URLs, read as the validator reads them
+        from data_helpers.storeaccess import read_attributes
+
+        root, (zarr_format, attrs) = path, read_attributes(path)
+    else:
+        root = Path(path)
+        attrs = _read_attrs(root)
+        zarr_format = 3 if (root / "zarr.json").is_file() else 2
     if attrs is None:
         raise FileNotFoundError(f"{root} holds no Zarr metadata (zarr.json, .zattrs or .zgroup); is this the image folder?")
-    if (root / "zarr.json").is_file():
+    if zarr_format == 3:
         ome = attrs.get("ome")
         if not isinstance(ome, dict) or "multiscales" not in ome:
             raise OmeZarrError(f"{root} is a Zarr v3 node without OME-Zarr 'ome.multiscales' attributes"
