@@ -23,7 +23,7 @@ import pytest
 import zarr
 
 from conftest import REPO, skip_or_fail
-from data_helpers import OmeZarrError, read_ome_metadata, write_ome_zarr
+from data_helpers import OmeZarrError, read_ome_metadata, validate_ome_zarr, write_ome_zarr
 from data_helpers.omezarr import _replaceable_entries
 
 CANDIDATE = REPO.parent / "shared" / "conformance" / "ngff-spec" / "0.6-dev" / "tests" / "zarr"
@@ -83,6 +83,12 @@ def test_the_written_metadata_passes_the_released_0_6_schema(image):
     assert attrs["ome"]["version"] == "0.6"
     assert schema_errors(attrs) == []
     assert schema_errors(attrs, strict=True) == []  # name, type and metadata, which 0.6 recommends
+
+
+def test_validate_ome_zarr_finds_nothing_even_in_strict_mode(image):
+    report = validate_ome_zarr(image, strict=True)
+    assert report.version == "0.6"
+    assert report.problems == []  # neither errors nor warnings
 
 
 def test_the_schema_check_catches_0_5_metadata_under_a_0_6_version(tmp_path, volume):
