@@ -24,6 +24,8 @@ The write runs in five steps, each a small function: check the arguments, plan
 the levels, check the target, write into staging, commit. The first three only
 read, so their errors come before anything is computed.
 
+It writes OME-Zarr 0.4 (Zarr v2), 0.5 (Zarr v3, the default) or 0.6 (Zarr v3, with the
+coordinate systems and transformations of RFC-5); the pixels, chunks and pyramid are the same in each.
 The metadata it writes is checked with ngff-zarr's JSON schemas and opens with
 ome-zarr-models; see :mod:`data_helpers.validation` for checking any image.
 """
@@ -93,7 +95,7 @@ class OmeZarrImage:
     path
         The image's folder.
     version
-        ``"0.4"`` (Zarr v2) or ``"0.5"`` (Zarr v3).
+        ``"0.4"`` (Zarr v2), ``"0.5"`` or ``"0.6"`` (Zarr v3).
     dims
         Axis names, e.g. ``("z", "y", "x")``.
     units
@@ -468,6 +470,8 @@ def _downsample_block(block: np.ndarray, step: tuple[int, ...], method: str) -> 
 _STAGING_OWNER = ".data_helpers-staging.json"  # in a staging folder: which process is writing it
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a direct child: no separator, not hidden, not . or ..
 _GROUP_METADATA = {2: (".zgroup", ".zattrs"), 3: ("zarr.json",)}
+_VERSIONS = {"0.4": 2, "0.5": 3, "0.6": 3}  # the OME-Zarr versions written, and the Zarr format of each
+_COORDINATE_SYSTEM = "physical"  # 0.6: the name of the image's own ("intrinsic") coordinate system
 
 
 @dataclass(frozen=True)
@@ -493,7 +497,7 @@ class _Request:
 
     @property
     def zarr_format(self) -> int:
-        return 2 if self.version == "0.4" else 3
+        return _VERSIONS[self.version]
 
 
 @dataclass(frozen=True)
@@ -529,8 +533,9 @@ def _check_arguments(data: Any, path: str | os.PathLike, *, voxel_size, unit, di
     if target.name in ("", ".", ".."):
         raise OmeZarrError(f"path {str(path)!r} does not name a folder of its own; give the image's folder, "
                            "e.g. 'data/scan.ome.zarr'.")
-    if version not in ("0.4", "0.5"):
-        raise OmeZarrError(f"version must be '0.4' (Zarr v2) or '0.5' (Zarr v3), got {version!r}.")
+    if not isinstance(version, str) or version not in _VERSIONS:
+        raise OmeZarrError(f"version must be '0.4' (Zarr v2), '0.5' or '0.6' (Zarr v3), got {version!r}; "
+                           "'0.5' is read by the most tools today.")
     if kind not in _DEFAULT_METHOD:
         raise OmeZarrError(f"kind must be 'intensity' or 'labels', got {kind!r}.")
     method = method or _DEFAULT_METHOD[kind]
@@ -692,9 +697,13 @@ def _replaceable_entries(folder: Path, written: Sequence[str]) -> tuple[str, ...
     delete entries of ``folder`` only if all of this holds:
 
     1. the group metadata (``zarr.json``; or ``.zgroup`` and ``.zattrs``) are regular files holding one
-       OME-Zarr multiscale and the marker, a dict whose ``levels`` are exactly that multiscale's dataset paths;
+       OME-Zarr multiscale of a version this package writes in that Zarr format (0.4 in v2; 0.5 or 0.6 in
+       v3), no metadata of a collection of images (``scene``, ``plate``, ``well``, ``labels``,
+       ``bioformats2raw.layout``), and the marker, a dict whose ``levels`` are exactly that multiscale's
+       dataset paths;
     2. every dataset path is a plain name (no ``/`` or ``\\``, not absolute, not ``.``, ``..`` or hidden),
-       so it names a direct child of ``folder``;
+       so it names a direct child of ``folder``; in 0.6, where each level's transformation names the array
+       it maps from (``input.path``), that is the dataset's own path;
     3. each such child that exists is a real folder (not a link) holding one Zarr array and nothing else:
        its metadata (``zarr.json``; or ``.zarray`` and ``.zattrs``) and files whose names are chunk keys of
        that array's chunk-key encoding (``c/0/0/0`` or ``c.0.0.0`` in Zarr v3, ``0.0.0`` or ``0/0/0`` in v2);
@@ -730,6 +739,7 @@ def _replaceable_entries(folder: Path, written: Sequence[str]) -> tuple[str, ...
         multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
     else:
         attrs = docs[".zattrs"]
+        ome = attrs
         multiscales = attrs.get("multiscales")
     marker = attrs.get(_MARKER_KEY) if isinstance(attrs, dict) else None
     if not isinstance(marker, dict):
@@ -738,10 +748,26 @@ def _replaceable_entries(folder: Path, written: Sequence[str]) -> tuple[str, ...
     if not isinstance(multiscales, list) or len(multiscales) != 1 or not isinstance(multiscales[0], dict) \
             or not isinstance(multiscales[0].get("datasets"), list):
         raise refuse("its OME-Zarr metadata does not hold exactly one multiscale with a list of datasets")
+    version = ome.get("version") if zarr_format == 3 else multiscales[0].get("version")
+    if not isinstance(version, str) or _VERSIONS.get(version) != zarr_format:
+        known = [v for v, f in _VERSIONS.items() if f == zarr_format]
+        raise refuse(f"its OME-Zarr version {version!r:.40} is not one this package writes in Zarr v{zarr_format} "
+                     f"({' or '.join(known)})")
+    others = sorted(k for k in ("scene", "plate", "well", "labels", "bioformats2raw.layout") if k in ome)
+    if others:
+        raise refuse(f"its OME-Zarr metadata also holds {', '.join(others)}, which describe other images")
     paths = [ds.get("path") if isinstance(ds, dict) else None for ds in multiscales[0]["datasets"]]
     for p in paths:
         if not isinstance(p, str) or not _PLAIN_NAME.fullmatch(p) or p in ("zarr.json",):
             raise refuse(f"its dataset path {p!r} is not the plain name of a folder inside the image")
+    if version == "0.6":
+        for p, ds in zip(paths, multiscales[0]["datasets"]):
+            transforms = ds.get("coordinateTransformations")
+            inputs = [t.get("input") if isinstance(t, dict) else None
+                      for t in (transforms if isinstance(transforms, list) else [None])]
+            if not inputs or any(not isinstance(i, dict) or i.get("path") != p for i in inputs):
+                raise refuse(f"the transformation of its level {p} maps from {inputs!r:.120}, not from its own "
+                             f"array {{'path': {p!r}}}")
     if len(set(paths)) != len(paths):
         raise refuse(f"its dataset paths {paths} repeat a name")
     levels = marker.get("levels")
@@ -940,23 +966,39 @@ class _Progress(Callback):
 def _multiscale_metadata(
     name: str, dims, units, scales, translations, method: str, version: str, kind: str
 ) -> dict:
+    """The one multiscale of the image, in the form of ``version``.
+
+    0.4 and 0.5 list the ``axes`` and give each level a scale and a translation. 0.6 (RFC-5) names the space
+    they describe, a coordinate system (here ``"physical"``) with those axes, and gives each level one
+    transformation that says what it maps from (``input``: the level's array, by its path) and to
+    (``output``: that coordinate system): a ``sequence`` of the same scale and translation.
+    """
     axes = []
     for d, u in zip(dims, units):
         axis = {"name": d, "type": "time" if d == "t" else "channel" if d == "c" else "space"}
         if u is not None:
             axis["unit"] = u
         axes.append(axis)
-    datasets = [
-        {
-            "path": str(i),
-            "coordinateTransformations": [
-                {"type": "scale", "scale": list(scale)},
-                {"type": "translation", "translation": list(tr)},
-            ],
-        }
-        for i, (scale, tr) in enumerate(zip(scales, translations))
+    pairs = [
+        [{"type": "scale", "scale": list(scale)}, {"type": "translation", "translation": list(tr)}]
+        for scale, tr in zip(scales, translations)
     ]
-    multiscale = {"name": name, "axes": axes, "datasets": datasets, "type": method,
+    if version == "0.6":
+        datasets = [
+            {
+                "path": str(i),
+                "coordinateTransformations": [
+                    {"type": "sequence", "input": {"path": str(i)}, "output": {"name": _COORDINATE_SYSTEM},
+                     "transformations": pair},
+                ],
+            }
+            for i, pair in enumerate(pairs)
+        ]
+        space = {"coordinateSystems": [{"name": _COORDINATE_SYSTEM, "axes": axes}]}
+    else:
+        datasets = [{"path": str(i), "coordinateTransformations": pair} for i, pair in enumerate(pairs)]
+        space = {"axes": axes}
+    multiscale = {"name": name, **space, "datasets": datasets, "type": method,
                   "metadata": {"method": f"data_helpers.write_ome_zarr ({method} of each block of voxels)",
                                "kind": kind}}
     if version == "0.4":
@@ -1024,7 +1066,7 @@ def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
                                       request.method, request.version, request.kind)
     marker = {"version": _package_version(), "levels": list(plan.names)}
     if request.zarr_format == 3:
-        group.attrs.put({"ome": {"version": "0.5", "multiscales": [multiscale]}, _MARKER_KEY: marker})
+        group.attrs.put({"ome": {"version": request.version, "multiscales": [multiscale]}, _MARKER_KEY: marker})
     else:
         group.attrs.put({"multiscales": [multiscale], _MARKER_KEY: marker})
     if (staging / "_rechunk.zarr").exists():
@@ -1171,7 +1213,7 @@ def write_ome_zarr(
     method: str | None = None,
     chunks: int | Sequence[int] | None = None,
     n_levels: int | None = None,
-    version: Literal["0.4", "0.5"] = "0.5",
+    version: Literal["0.4", "0.5", "0.6"] = "0.5",
     clevel: int = DEFAULT_CLEVEL,
     translation: float | Sequence[float] | None = None,
     time_unit: str = "second",
@@ -1217,10 +1259,16 @@ def write_ome_zarr(
         Number of pyramid levels including full resolution. Default: halve
         until a level fits in one chunk (see :func:`plan_pyramid`).
     version
-        ``"0.5"`` (default) writes OME-Zarr 0.5 on Zarr v3: the current release,
-        what ngff-zarr and zarr-python 3 write by default, and the only one
-        that allows sharding. Use ``"0.4"`` (Zarr v2) for tools that do not read
-        Zarr v3 yet.
+        ``"0.5"`` (default) writes OME-Zarr 0.5 on Zarr v3: the version read by
+        the most tools today, and what ngff-zarr writes by default. ``"0.6"``
+        (Zarr v3) writes the newest release, where the axes belong to a named
+        coordinate system (``"physical"``) and each level's scale and
+        translation form one transformation from that level's array to it; the
+        levels, paths, chunks and compression are the same as in 0.5. It is not
+        the default because widely used viewers do not read it yet: Neuroglancer
+        2.41 rejects it, vizarr and iohub 0.3 do not find its axes (see the
+        version table in the book's appendix). Use ``"0.4"`` (Zarr v2) for tools
+        that do not read Zarr v3 yet.
     clevel
         Blosc compression level, 1 to 9, for blosc-zstd with byte shuffle.
         Blosc runs Zstandard at level ``2 * clevel - 1``, so the default 3 is
@@ -1275,6 +1323,13 @@ def write_ome_zarr(
       ... KiB on disk
     >>> image.units
     ('micrometer', 'micrometer', 'micrometer')
+
+    The same image in OME-Zarr 0.6:
+
+    >>> image6 = write_ome_zarr(np.zeros((40, 300, 300), np.uint16), f"{folder}/a6.ome.zarr",
+    ...                         voxel_size=(2.0, 0.5, 0.5), unit="um", chunks=64, version="0.6")
+    >>> image6.version, image6.scales == image.scales
+    ('0.6', True)
     """
     request = _check_arguments(
         data, path, voxel_size=voxel_size, unit=unit, dims=dims, name=name, kind=kind, method=method, chunks=chunks,
@@ -1312,8 +1367,22 @@ def _package_version() -> str:
     return __version__
 
 
+def _scene_hint(ome: Any) -> str:
+    """For an OME-Zarr 0.6 scene (a group that places images, without pixels of its own): where its images are."""
+    scene = ome.get("scene") if isinstance(ome, dict) else None
+    if not isinstance(scene, dict):
+        return ""
+    paths = []
+    for t in scene.get("coordinateTransformations") or []:
+        for end in (t.get("input"), t.get("output")) if isinstance(t, dict) else ():
+            if isinstance(end, dict) and isinstance(end.get("path"), str) and end["path"] not in paths:
+                paths.append(end["path"])
+    images = f": its images are the subgroups {', '.join(paths)}; read one of those" if paths else ""
+    return f"; it is an OME-Zarr {ome.get('version')} scene, which places images in one space{images}"
+
+
 def read_ome_metadata(path: str | os.PathLike) -> dict:
-    """Return the OME-Zarr metadata of an image folder, for version 0.4 or 0.5 alike.
+    """Return the OME-Zarr metadata of an image folder, for version 0.4, 0.5 or 0.6 alike.
 
     Parameters
     ----------
@@ -1323,14 +1392,16 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     Returns
     -------
     dict
-        ``{"version": ..., "multiscales": [...]}`` (plus ``omero`` and other OME keys if present).
+        ``{"version": ..., "multiscales": [...]}`` (plus ``omero`` and other OME keys if present),
+        as stored. A 0.4 or 0.5 multiscale lists its ``axes``; a 0.6 multiscale has them in its
+        ``coordinateSystems`` instead, and each dataset's transformation names its ``input`` and ``output``.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` holds no Zarr group metadata.
     OmeZarrError
-        If the group has no OME-Zarr multiscales metadata.
+        If the group has no OME-Zarr multiscales metadata (for a 0.6 scene, the message names its images).
 
     Examples
     --------
@@ -1341,6 +1412,10 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     >>> meta = read_ome_metadata(f"{folder}/b.ome.zarr")
     >>> meta["version"], [a["unit"] for a in meta["multiscales"][0]["axes"]]
     ('0.4', ['nanometer', 'nanometer'])
+    >>> _ = write_ome_zarr(np.ones((8, 8), np.uint8), f"{folder}/c.ome.zarr", voxel_size=1, unit="nm", version="0.6")
+    >>> system = read_ome_metadata(f"{folder}/c.ome.zarr")["multiscales"][0]["coordinateSystems"][0]
+    >>> system["name"], [a["unit"] for a in system["axes"]]
+    ('physical', ['nanometer', 'nanometer'])
     """
     if isinstance(path, str) and "://" in path:  # http(s):// and s3:// URLs, read as the validator reads them
         from data_helpers.storeaccess import read_attributes
@@ -1355,7 +1430,8 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     if zarr_format == 3:
         ome = attrs.get("ome")
         if not isinstance(ome, dict) or "multiscales" not in ome:
-            raise OmeZarrError(f"{root} is a Zarr v3 node without OME-Zarr 'ome.multiscales' attributes.")
+            raise OmeZarrError(f"{root} is a Zarr v3 node without OME-Zarr 'ome.multiscales' attributes"
+                               f"{_scene_hint(ome)}.")
         return dict(ome)
     if "multiscales" not in attrs:
         raise OmeZarrError(f"{root} is a Zarr v2 group without OME-Zarr 'multiscales' attributes.")
