@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--voxel-size", nargs=3, type=float, metavar=("Z", "Y", "X"),
                    help="voxel size (default: from OME-TIFF or ImageJ metadata; required when there is none)")
     p.add_argument("--unit", help="unit of --voxel-size, e.g. um, nm, micrometer")
-    p.add_argument("--version", choices=("0.4", "0.5"), default="0.5", help="OME-Zarr version (default 0.5)")
+    p.add_argument("--version", choices=("0.4", "0.5", "0.6"), default="0.5", help="OME-Zarr version (default 0.5)")
     p.add_argument("--dataset", help="the dataset inside an HDF5 source, e.g. /entry/data/data")
     p.add_argument("--chunks", type=int, help="chunk size per space axis (default 128)")
     p.add_argument("--overwrite", action="store_true", help="replace an image this package wrote at TARGET")
