@@ -420,3 +420,13 @@ def test_export_across_many_chunks_in_z(tmp_path, multipage):
                      multipage=multipage)
     back = tifffile.imread(target) if multipage else _read_folder(target)
     np.testing.assert_array_equal(back, volume[3:27, 1:8])
+
+
+def test_export_from_ome_zarr_0_6(tmp_path):
+    volume = _volume(np.uint8)
+    write_ome_zarr(volume, tmp_path / "a.ome.zarr", voxel_size=(2, 1, 0.5), unit="um", translation=(4, 0, 0),
+                   version="0.6", chunks=8, progress=False)
+    out = ome_zarr_to_tiff(tmp_path / "a.ome.zarr", tmp_path / "r", region=((6.0, 10.0), (None, None), (None, None)),
+                           coordinates="physical")
+    assert out.voxel_size == (2, 1, 0.5) and out.offset == (1, 0, 0) and out.unit == "micrometer"
+    np.testing.assert_array_equal(_read_folder(tmp_path / "r"), volume[1:3])

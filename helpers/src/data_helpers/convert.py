@@ -618,19 +618,24 @@ def ome_zarr_to_tiff(
     source, target = Path(path), Path(target)
     meta = read_ome_metadata(source)
     ms = meta["multiscales"][0]
-    axes = [a["name"] if isinstance(a, dict) else a for a in ms["axes"]]
+    axes_meta = ms["axes"] if "axes" in ms else ms.get("coordinateSystems", [{}])[-1].get("axes", [])  # 0.6
+    axes = [a["name"] if isinstance(a, dict) else a for a in axes_meta]
     if axes != ["z", "y", "x"]:
         raise ConvertError(f"{source} has axes {axes}; export takes 3D images with axes z, y, x.")
     datasets = ms["datasets"]
     if not isinstance(level, int) or not 0 <= level < len(datasets):
         raise ConvertError(f"level={level!r}; {source} has levels 0 to {len(datasets) - 1}.")
     scale, translation = [1.0] * 3, [0.0] * 3
-    for tr in datasets[level].get("coordinateTransformations", []):
+    transforms = list(datasets[level].get("coordinateTransformations", []))
+    while any(tr.get("type") == "sequence" for tr in transforms):  # 0.6: a sequence of scale, translation
+        transforms = [t for tr in transforms for t in (tr.get("transformations", []) if tr.get("type") == "sequence"
+                                                         else [tr])]
+    for tr in transforms:
         if tr["type"] == "scale":
             scale = [float(v) for v in tr["scale"]]
         elif tr["type"] == "translation":
             translation = [float(v) for v in tr["translation"]]
-    unit = (ms["axes"][2].get("unit") if isinstance(ms["axes"][2], dict) else None) or "pixel"
+    unit = (axes_meta[2].get("unit") if isinstance(axes_meta[2], dict) else None) or "pixel"
     arr = zarr.open_array(source / datasets[level]["path"], mode="r")
     if arr.dtype not in (np.uint8, np.uint16, np.float32):
         raise ConvertError(f"level {level} has dtype {arr.dtype}; Fiji reads 8- and 16-bit unsigned and 32-bit "
