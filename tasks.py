@@ -60,7 +60,7 @@ def ensure_env() -> None:
 def build_book() -> int:
     """Build the HTML book; warnings are errors and every chapter is executed."""
     start = time.perf_counter()
-    # The chapters' timing claims (data_helpers.budget.check_claim) fail the build instead of warning.
+    # The chapters' timing claims (data_helpers.claims.check_claim) fail the build instead of warning.
     env = {**os.environ, "DATA_HELPERS_STRICT_CLAIMS": "1"}
     code = run(
         BIN / "jupyter-book", "build", "--warningiserror", "--keep-going", "--builder", "html", ".", env=env,
