@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the book and run the tests, with nothing but Python 3.11+ installed.
+"""Build the book and run the tests, with nothing but Python and git installed.
 
     python3 tasks.py book      # create .venv if needed, then build the book (strict)
     python3 tasks.py test      # unit tests + strict book build + browser smoke test
@@ -10,6 +10,17 @@
 
 The virtual environment lives in .venv/ and is reinstalled from requirements.txt
 whenever requirements.txt or helpers/pyproject.toml change.
+
+The book needs Python 3.12 or newer in .venv; this script itself runs on any
+Python 3.8+. It creates .venv with the first interpreter of this list that runs
+and is new enough (``python3 tasks.py which-python`` shows the choice):
+
+1. ``$TEXTBOOK_PYTHON``, if set (a command or a path; it must be 3.12+);
+2. the Python running this script;
+3. ``python3.14``, ``python3.13``, ``python3.12`` on the PATH (on Windows:
+   ``py -3.14``, ``py -3.13``, ``py -3.12``);
+4. the newest 3.12+ installed by pyenv, when pyenv is there but no version of it
+   is selected (its ``python3.12`` shim then answers "command not found").
 """
 
 from __future__ import annotations
@@ -17,10 +28,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
-import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -30,13 +42,89 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".requirements-sha256"
 BUILD = ROOT / "_build"
 
-if sys.version_info < (3, 11):
-    sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
+MIN_PYTHON = (3, 12)
+ENV_PYTHON = "TEXTBOOK_PYTHON"
+if sys.version_info < (3, 8):
+    sys.exit(f"tasks.py needs Python 3.8 or newer to run; this is {sys.version.split()[0]}.")
 
 
 def run(*cmd: str | Path, **kwargs) -> int:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+
+
+def python_version(command: list[str]) -> tuple[int, int] | None:
+    """The (major, minor) version of the interpreter ``command``, or None if it does not run."""
+    try:
+        out = subprocess.run(
+            [*command, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.fullmatch(r"(\d+)\.(\d+)", out.stdout.strip())
+    return (int(match[1]), int(match[2])) if out.returncode == 0 and match else None
+
+
+def _pyenv_candidates() -> list[list[str]]:
+    """Interpreters installed by pyenv, newest first (whether or not one is selected)."""
+    pyenv = shutil.which("pyenv")
+    if not pyenv:
+        return []
+    try:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    versions = []
+    for folder in (Path(root) / "versions").glob("3.*"):
+        match = re.fullmatch(r"3\.(\d+)\.(\d+)", folder.name)
+        if match and (folder / "bin" / "python3").is_file():
+            versions.append(((int(match[1]), int(match[2])), [str(folder / "bin" / "python3")]))
+    return [command for _, command in sorted(versions, reverse=True)]
+
+
+def find_python() -> list[str]:
+    """The command of the interpreter that .venv is made with (see the module docstring)."""
+    wanted = ".".join(map(str, MIN_PYTHON))
+    explicit = os.environ.get(ENV_PYTHON, "").strip()
+    if explicit:
+        found = python_version([explicit])
+        if found is None or found < MIN_PYTHON:
+            sys.exit(
+                f"{ENV_PYTHON}={explicit} is {'not a working Python' if found is None else 'Python %d.%d' % found}; "
+                f"the book needs Python {wanted} or newer. Point {ENV_PYTHON} at such an interpreter, or unset it."
+            )
+        return [explicit]
+    if sys.version_info[:2] >= MIN_PYTHON:
+        return [sys.executable]
+    minors = range(14, MIN_PYTHON[1] - 1, -1)
+    if os.name == "nt":
+        candidates = [["py", f"-3.{m}"] for m in minors]
+    else:
+        candidates = [[f"python3.{m}"] for m in minors]
+    for command in [*candidates, *_pyenv_candidates()]:
+        if (found := python_version(command)) is not None and found >= MIN_PYTHON:
+            return command
+    sys.exit(
+        f"The book needs Python {wanted} or newer, and none was found: this is Python "
+        f"{sys.version.split()[0]}, and python3.12 to python3.14 are not on the PATH.\n"
+        f"Install one, for example:\n"
+        f"  Debian/Ubuntu:  sudo apt install python3.12 python3.12-venv  (or use the deadsnakes PPA)\n"
+        f"  macOS:          brew install python@3.13\n"
+        f"  Windows:        winget install Python.Python.3.13\n"
+        f"  pyenv:          pyenv install 3.13  (then run this command again)\n"
+        f"  conda:          conda create -n py313 python=3.13\n"
+        f"or point {ENV_PYTHON} at one: {ENV_PYTHON}=/path/to/python3.13 python3 tasks.py ..."
+    )
+
+
+def venv_version() -> tuple[int, int] | None:
+    """The Python version .venv was created with (from pyvenv.cfg), or None."""
+    cfg = VENV / "pyvenv.cfg"
+    if not cfg.is_file():
+        return None
+    match = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", cfg.read_text(), flags=re.MULTILINE)
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def ensure_env() -> None:
@@ -45,11 +133,18 @@ def ensure_env() -> None:
     for name in ("requirements.txt", "helpers/pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
     wanted = digest.hexdigest()
-    if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+    current = venv_version() if PYTHON.exists() else None
+    if current is not None and current >= MIN_PYTHON and STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
-    if not PYTHON.exists():
-        print(f"Creating the virtual environment {VENV} ...", flush=True)
-        venv.create(VENV, with_pip=True)
+    if current is None or current < MIN_PYTHON:
+        command = find_python()
+        if VENV.exists():
+            # .venv is made by this script only; one made with too old a Python is replaced.
+            print(f"Replacing {VENV}, which was made with Python {'%d.%d' % current if current else 'unknown'}.", flush=True)
+            shutil.rmtree(VENV)
+        print(f"Creating the virtual environment {VENV} with {' '.join(command)} ...", flush=True)
+        if run(*command, "-m", "venv", VENV) != 0:
+            sys.exit(f"Creating {VENV} with {' '.join(command)} failed: see the output above.")
     start = time.perf_counter()
     if run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt") != 0:
         sys.exit("Installing requirements.txt failed: see the pip output above.")
@@ -101,6 +196,12 @@ def cmd_env(_args) -> int:
     return 0
 
 
+def cmd_which_python(_args) -> int:
+    command = find_python()
+    print(" ".join(command), "->", "Python %d.%d" % python_version(command))
+    return 0
+
+
 def cmd_book(_args) -> int:
     ensure_env()
     return build_book()
@@ -135,6 +236,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("env", help="create or update .venv").set_defaults(func=cmd_env)
+    sub.add_parser("which-python", help="show the interpreter .venv is made with").set_defaults(
+        func=cmd_which_python
+    )
     sub.add_parser("book", help="build the book (strict)").set_defaults(func=cmd_book)
     p = sub.add_parser("test", help="build the book, then run every test")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra arguments for pytest")

@@ -1,0 +1,68 @@
+"""tasks.py: the interpreter that .venv is made with (Python 3.12+), found explicitly."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.fixture
+def tasks(monkeypatch):
+    spec = importlib.util.spec_from_file_location("tasks_under_test", REPO / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.delenv(module.ENV_PYTHON, raising=False)
+    return module
+
+
+def test_python_version_of_a_real_and_a_missing_interpreter(tasks):
+    assert tasks.python_version([sys.executable]) == sys.version_info[:2]
+    assert tasks.python_version(["no-such-python-3.99"]) is None
+
+
+def test_an_explicit_interpreter_wins(tasks, monkeypatch):
+    monkeypatch.setenv(tasks.ENV_PYTHON, sys.executable)
+    assert tasks.find_python() == [sys.executable]
+
+
+def test_an_explicit_interpreter_that_does_not_run_stops_with_a_message(tasks, monkeypatch):
+    monkeypatch.setenv(tasks.ENV_PYTHON, "no-such-python-3.99")
+    with pytest.raises(SystemExit, match="not a working Python"):
+        tasks.find_python()
+
+
+def test_an_explicit_interpreter_that_is_too_old_is_refused(tasks, monkeypatch):
+    monkeypatch.setenv(tasks.ENV_PYTHON, sys.executable)
+    monkeypatch.setattr(tasks, "MIN_PYTHON", (sys.version_info.major, sys.version_info.minor + 1))
+    with pytest.raises(SystemExit, match="needs Python"):
+        tasks.find_python()
+
+
+def test_an_older_running_python_looks_on_the_path_then_stops_with_install_advice(tasks, monkeypatch):
+    monkeypatch.setattr(tasks, "MIN_PYTHON", (3, 99))
+    monkeypatch.setattr(tasks, "_pyenv_candidates", lambda: [])
+    with pytest.raises(SystemExit) as stop:
+        tasks.find_python()
+    message = str(stop.value)
+    assert "Python 3.99 or newer" in message and "TEXTBOOK_PYTHON" in message and "pyenv install" in message
+
+
+def test_a_pyenv_interpreter_is_found_when_none_is_selected(tasks, monkeypatch):
+    here = sys.version_info[:2]
+    monkeypatch.setattr(tasks, "MIN_PYTHON", here)
+    monkeypatch.setattr(tasks.sys, "version_info", (3, 0, 0))  # pretend the running Python is old
+    monkeypatch.setattr(tasks.os, "name", "posix")
+    monkeypatch.setattr(tasks, "python_version", lambda c: here if c == ["/pyenv/py"] else None)
+    monkeypatch.setattr(tasks, "_pyenv_candidates", lambda: [["/pyenv/py"]])
+    assert tasks.find_python() == ["/pyenv/py"]
+
+
+def test_the_venv_python_version_is_read_from_pyvenv_cfg(tasks, tmp_path, monkeypatch):
+    monkeypatch.setattr(tasks, "VENV", tmp_path)
+    assert tasks.venv_version() is None
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.12.1\n")
+    assert tasks.venv_version() == (3, 12)
