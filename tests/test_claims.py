@@ -52,11 +52,11 @@ def test_glue_stores_for_myst_nb_and_prints_the_value(capsys, monkeypatch):
     import myst_nb
 
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: calls.append((name, value, display)))
-    assert glue("scan_gb", 1049.37) == "scan_gb = 1,049"
+    assert glue("scan_gb", 1049.37) == "scan_gb = 1,049.37"
     assert glue("n_files", 2001600) == "n_files = 2,001,600"
     assert glue("shape", "120 × 120") == "shape = 120 × 120"
     assert calls == [("scan_gb", 1049.37, False), ("n_files", 2001600, False), ("shape", "120 × 120", False)]
-    assert capsys.readouterr().out.splitlines() == ["scan_gb = 1,049", "n_files = 2,001,600", "shape = 120 × 120"]
+    assert capsys.readouterr().out.splitlines() == ["scan_gb = 1,049.37", "n_files = 2,001,600", "shape = 120 × 120"]
 
 
 @pytest.mark.parametrize("bad", ["two words", "", 3, "a-b"])
