@@ -53,6 +53,7 @@ def sample_data():
                      f"set DATA_HELPERS_MIRROR to a loopback mirror")
 
 
+@pytest.mark.timeout(3600)  # the chunks chapter runs its experiment twice: over 10 minutes on a busy machine
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.split("/")[-1] for c in CHAPTERS])
 def test_every_cell_runs_twice_in_one_kernel(chapter, sample_data, capsys):
     from nbclient import NotebookClient
