@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ def test_info(clean_env, capsys):
 def test_serve_writes_url_file_and_serves(tmp_path):
     (tmp_path / "hello.txt").write_text("hi")
     url_file = tmp_path / "url"
+    (tmp_path / "url.tmp").write_text("a file of the user's")  # the old code replaced url.tmp
     proc = subprocess.Popen(
         [sys.executable, "-m", "data_helpers", "serve", str(tmp_path), "--port", "0", "--url-file", str(url_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -58,8 +60,45 @@ def test_serve_writes_url_file_and_serves(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+    assert not url_file.exists()  # its own URL file is removed when it stops
+    assert (tmp_path / "url.tmp").read_text() == "a file of the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hello.txt", "url.tmp"]
+
+
+def test_serve_never_overwrites_an_existing_url_file(tmp_path, capsys):
+    url_file = tmp_path / "notes.txt"
+    url_file.write_text("my notes")
+    assert main(["serve", str(tmp_path), "--port", "0", "--url-file", str(url_file)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert url_file.read_text() == "my notes"
+
+
+def test_serve_on_a_busy_port_is_a_clear_error(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert main(["serve", str(tmp_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"Port {port} on 127.0.0.1 is already in use" in err and "--port 0" in err
+    assert "Traceback" not in err
 
 
 def test_serve_refuses_outside_host(tmp_path, capsys):
     assert main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err
+
+
+def test_download_refuses_an_ftp_mirror(tiny, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_HELPERS_MIRROR", "ftp://127.0.0.1/data")
+    assert main(["download", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "ftp:// mirrors are not supported" in err and "file:///" in err
+    assert not tiny.cache.exists()
+
+
+def test_download_from_a_folder_mirror(tiny, monkeypatch, capsys):
+    tiny.server.stop()
+    monkeypatch.setenv("DATA_HELPERS_MIRROR", tiny.mirror.as_uri())
+    assert main(["download", "tiny"]) == 0
+    assert f"tiny: verified {len(tiny.info.files)} files" in capsys.readouterr().out

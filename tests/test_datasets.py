@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import http.server
+import multiprocessing
+import os
 import socket
+import stat
 import threading
 
 import numpy as np
@@ -14,6 +18,14 @@ from conftest import SHARED_DATA, sha256, skip_or_fail
 from data_helpers import datasets
 from data_helpers.datasets import DataUnavailableError, load_dataset
 from data_helpers.server import LocalServer
+
+
+def writable(path):
+    """Give back the write bits the cache takes away, as a user who tampers with it must."""
+    for p in (path.parent, path):
+        if p.exists():
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    return path
 
 
 def assert_helpful(err: DataUnavailableError, dataset: str, file: str, cache) -> None:
@@ -109,11 +121,50 @@ def test_unknown_dataset_lists_choices(clean_env):
         datasets.dataset_info("lung")
 
 
-@pytest.mark.parametrize("url", ["127.0.0.1:8000", "/some/folder", "file:///tmp/x"])
-def test_mirror_must_be_a_url(clean_env, monkeypatch, url):
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("127.0.0.1:8000", "not a URL"),
+        ("/some/folder", "not a URL"),
+        ("ftp://127.0.0.1/data", "ftp:// mirrors are not supported"),
+        ("FTP://127.0.0.1/data", "ftp:// mirrors are not supported"),
+        ("s3://bucket/data", "s3:// mirrors are not supported"),
+        ("http://", "no host name"),
+        ("file:///no/such/folder", "not an existing folder"),
+        ("file://otherhost/data", "a folder on this machine"),
+    ],
+)
+def test_mirror_forms_other_than_http_and_file_folder_are_refused(clean_env, monkeypatch, url, message):
     monkeypatch.setenv(datasets.ENV_MIRROR, url)
-    with pytest.raises(ValueError, match="not a URL"):
+    with pytest.raises(ValueError, match=message) as info:
         datasets.data_source()
+    assert "http://" in str(info.value) and "file:///" in str(info.value)  # says what is accepted
+
+
+def test_unsupported_mirror_is_refused_before_anything_is_written(tiny, monkeypatch):
+    monkeypatch.setenv(datasets.ENV_MIRROR, "ftp://127.0.0.1/data")
+    with pytest.raises(ValueError, match="ftp://"):
+        load_dataset("tiny")
+    assert not tiny.cache.exists()
+
+
+def test_file_mirror_is_a_folder_on_this_machine(tiny, monkeypatch):
+    tiny.server.stop()  # the files come from the folder, not over HTTP
+    monkeypatch.setenv(datasets.ENV_MIRROR, tiny.mirror.as_uri())
+    assert datasets.data_source() == tiny.mirror.resolve().as_uri() + "/"
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+    for name, digest in tiny.info.files.items():
+        assert sha256(tiny.cached(name)) == digest
+
+
+def test_file_mirror_missing_file_is_named(tiny, monkeypatch):
+    tiny.served("1.0.1").unlink()
+    monkeypatch.setenv(datasets.ENV_MIRROR, tiny.mirror.as_uri() + "/")
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/1.0.1", tiny.cache)
+    assert "FileNotFoundError" in str(info.value) and "mirror folder" in str(info.value)
+    assert not tiny.cached("1.0.1").exists()
 
 
 def test_offline_value_must_be_understood(clean_env, monkeypatch):
@@ -144,7 +195,7 @@ def test_offline_with_empty_cache_gives_one_helpful_error(tiny, monkeypatch):
 
 def test_offline_with_partial_cache_names_missing_file(tiny, monkeypatch):
     datasets.fetch_dataset("tiny")
-    tiny.cached("0.1.0").unlink()
+    writable(tiny.cached("0.1.0")).unlink()
     monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
     with pytest.raises(DataUnavailableError) as info:
         load_dataset("tiny")
@@ -172,14 +223,14 @@ def test_file_missing_on_mirror_is_named(tiny):
 def test_corrupted_cached_file_is_downloaded_again(tiny):
     datasets.fetch_dataset("tiny")
     good = tiny.info.files["0.0.1"]
-    tiny.cached("0.0.1").write_bytes(b"not a chunk")
+    writable(tiny.cached("0.0.1")).write_bytes(b"not a chunk")
     np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
     assert sha256(tiny.cached("0.0.1")) == good
 
 
 def test_corrupted_cached_file_offline_is_refused(tiny, monkeypatch):
     datasets.fetch_dataset("tiny")
-    tiny.cached("0.0.1").write_bytes(b"not a chunk")
+    writable(tiny.cached("0.0.1")).write_bytes(b"not a chunk")
     monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
     with pytest.raises(DataUnavailableError) as info:
         load_dataset("tiny")
@@ -189,7 +240,7 @@ def test_corrupted_cached_file_offline_is_refused(tiny, monkeypatch):
 
 def test_corrupted_cache_and_corrupted_mirror_never_give_data(tiny):
     datasets.fetch_dataset("tiny")
-    tiny.cached("0.0.1").write_bytes(b"bad cache")
+    writable(tiny.cached("0.0.1")).write_bytes(b"bad cache")
     tiny.served("0.0.1").write_bytes(b"bad mirror")
     with pytest.raises(DataUnavailableError) as info:
         load_dataset("tiny")
@@ -201,7 +252,7 @@ def test_missing_metadata_file_never_opens_as_empty_array(tiny, monkeypatch):
     """zarr would read missing chunks as fill values: the hash check must stop that first."""
     datasets.fetch_dataset("tiny")
     for chunk in ("0.0.0", "0.0.1"):
-        tiny.cached(chunk).unlink()
+        writable(tiny.cached(chunk)).unlink()
     monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
     with pytest.raises(DataUnavailableError):
         load_dataset("tiny", "zarr")
@@ -290,3 +341,199 @@ def test_offline_ignores_a_broken_mirror_setting(tiny, monkeypatch):
     monkeypatch.setenv(datasets.ENV_MIRROR, "not a url")
     monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
     np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+
+
+# -- the cache on disk: concurrent fills, permissions, read-only -------------------
+def _fill_in_another_process(info, cache_root, mirror, rounds, barrier, results):
+    """Run in a spawned process: fill empty caches at the same moment as the other workers."""
+    for var in (datasets.ENV_OFFLINE,):
+        os.environ.pop(var, None)
+    os.environ[datasets.ENV_MIRROR] = mirror
+    datasets.DATASETS[info.name] = info
+    for r in range(rounds):
+        os.environ[datasets.ENV_CACHE] = str(cache_root / f"round-{r}")
+        barrier.wait(timeout=120)
+        try:
+            datasets.fetch_dataset(info.name)
+            results.put((r, "ok"))
+        except Exception as exc:  # reported to the test, which shows it
+            results.put((r, f"{type(exc).__name__}: {exc}"))
+
+
+def test_concurrent_fills_of_an_empty_cache_all_succeed(tiny, tmp_path):
+    """Real processes, started together on the same empty cache, several rounds."""
+    workers, rounds = 4, 5
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_fill_in_another_process,
+            args=(tiny.info, tmp_path / "shared", tiny.server.url, rounds, barrier, results),
+        )
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        outcomes = [results.get(timeout=300) for _ in range(workers * rounds)]
+    finally:
+        for proc in procs:
+            proc.join(timeout=60)
+    failures = [outcome for outcome in outcomes if outcome[1] != "ok"]
+    assert failures == [], failures[0][1]
+    for r in range(rounds):
+        folder = tmp_path / "shared" / f"round-{r}" / "tiny.zarr"
+        assert {p.name: sha256(p) for p in folder.iterdir()} == tiny.info.files  # no leftovers
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o444), (0o027, 0o440), (0o077, 0o400)])
+def test_cache_files_are_readable_by_others_as_the_umask_allows(tiny, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = datasets.fetch_dataset("tiny")
+    finally:
+        os.umask(old)
+    for name in tiny.info.files:
+        assert stat.S_IMODE((path / name).stat().st_mode) == mode, name
+
+
+def test_verified_cache_is_read_only_on_disk(tiny):
+    path = datasets.fetch_dataset("tiny")
+    for p in [path, *path.iterdir()]:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o222 == 0, f"{p} is writable"
+
+
+def _write_one_voxel(path) -> str:
+    """Try to change one voxel of the cached array; say what happened."""
+    import zarr
+
+    array = zarr.open_array(path, mode="r+", zarr_format=2)
+    before = array[0, 0, 0]  # reading must work, so a refusal below is about writing
+    try:
+        array[0, 0, 0] = before + 1
+    except PermissionError:
+        return "refused"
+    return "written"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_zarr_cannot_change_the_verified_cache(tiny):
+    path = datasets.fetch_dataset("tiny")
+    if os.geteuid() != 0:
+        assert _write_one_voxel(path) == "refused"
+    else:
+        # Root writes whatever the modes say: try it as an ordinary user (nobody), in a
+        # forked child that has zarr loaded already and starts inside the cache folder.
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 3
+            try:
+                os.chdir(path)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                code = {"refused": 0, "written": 1}[_write_one_voxel(".")]
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "an ordinary user could change the cache (1) or not read it (3)"
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+
+
+def test_writable_cache_of_an_older_version_is_made_read_only(tiny):
+    path = datasets.fetch_dataset("tiny")
+    for p in (path, path / "0.0.0"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    datasets.fetch_dataset("tiny")
+    assert stat.S_IMODE((path / "0.0.0").stat().st_mode) == 0o444
+    assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0
+
+
+def test_corrupted_read_only_file_is_replaced(tiny):
+    path = datasets.fetch_dataset("tiny")
+    writable(path / "0.1.1").write_bytes(b"bit rot")
+    (path / "0.1.1").chmod(0o444)
+    path.chmod(0o555)
+    np.testing.assert_array_equal(load_dataset("tiny"), tiny.data)
+    assert sha256(path / "0.1.1") == tiny.info.files["0.1.1"]
+    assert stat.S_IMODE((path / "0.1.1").stat().st_mode) & 0o222 == 0
+    assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0
+    assert sorted(p.name for p in path.iterdir()) == sorted(tiny.info.files)
+
+
+def _deny_reads_by_mode(monkeypatch):
+    """Root reads any file whatever its mode; make ``open`` in datasets check the mode as it would for a user."""
+    if os.name == "posix" and os.geteuid() == 0:
+        real_open = open
+
+        def open_as_a_user(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and os.path.isfile(file) and not os.stat(file).st_mode & 0o444:
+                raise PermissionError(errno.EACCES, "Permission denied", os.fspath(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(datasets, "open", open_as_a_user, raising=False)
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_unreadable_cache_file_is_a_clear_error(tiny, monkeypatch, offline):
+    path = datasets.fetch_dataset("tiny")
+    target = writable(path / "1.0.1")
+    target.chmod(0)
+    _deny_reads_by_mode(monkeypatch)
+    tiny.server.clear_requests()
+    if offline:
+        monkeypatch.setenv(datasets.ENV_OFFLINE, "1")
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/1.0.1", tiny.cache)
+    assert "cannot be read" in str(info.value) and "PermissionError" in str(info.value)
+    # not replaced: it may be another user's file
+    assert stat.S_IMODE(target.stat().st_mode) == 0
+    assert [r for r in tiny.server.requests if r[1].endswith("1.0.1")] == []
+
+
+@pytest.fixture
+def silent_mirror():
+    """A loopback port that accepts connections and never answers; yields (url, accepted connections)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever():
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_silent_mirror_fails_after_one_read_timeout_and_is_named(tiny, monkeypatch, silent_mirror):
+    url, accepted = silent_mirror
+    monkeypatch.setenv(datasets.ENV_MIRROR, url)
+    monkeypatch.setattr(datasets, "READ_TIMEOUT", 0.5)
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("tiny")
+    assert_helpful(info.value, "tiny", "tiny.zarr/", tiny.cache)
+    assert f"the mirror {url}/ did not answer within 0.5 s" in str(info.value)
+    assert len(accepted) == 1  # a mirror that does not answer is not asked again
+
+
+def test_default_timeouts_are_seconds_not_minutes():
+    assert 1 <= datasets.CONNECT_TIMEOUT <= 10
+    assert 1 <= datasets.READ_TIMEOUT <= 30

@@ -186,6 +186,27 @@ def test_block_mean_handles_floats_and_signed():
         (dict(kind="labels"), OmeZarrError, "integer dtype"),
         (dict(chunks=(8, 8)), OmeZarrError, "chunks"),
         (dict(clevel=12), OmeZarrError, "clevel"),
+        (dict(clevel=True), OmeZarrError, "clevel"),
+        (dict(chunks=True), OmeZarrError, "whole number"),
+        (dict(chunks=2.9), OmeZarrError, "whole number"),
+        (dict(chunks=(8, 8, 2.9)), OmeZarrError, "whole number"),
+        (dict(chunks=(8, 8, True)), OmeZarrError, "whole number"),
+        (dict(chunks="8"), OmeZarrError, "whole number"),
+        (dict(n_levels=True), OmeZarrError, "n_levels"),
+        (dict(n_levels=2.0), OmeZarrError, "n_levels"),
+        (dict(voxel_size=True), OmeZarrError, "voxel_size must be a number"),
+        (dict(voxel_size=float("nan")), OmeZarrError, "voxel_size must be finite"),
+        (dict(voxel_size=(1.0, float("inf"), 1.0)), OmeZarrError, "voxel_size must be finite"),
+        (dict(translation=float("nan")), OmeZarrError, "translation must be finite"),
+        (dict(translation=(0.0, float("-inf"), 0.0)), OmeZarrError, "translation must be finite"),
+        (dict(translation="0"), OmeZarrError, "translation must be a number"),
+        (dict(time_step=float("nan")), OmeZarrError, "time_step must be a positive, finite"),
+        (dict(time_step=float("inf")), OmeZarrError, "time_step must be a positive, finite"),
+        (dict(time_step=0), OmeZarrError, "time_step must be a positive, finite"),
+        (dict(time_step=-1.0), OmeZarrError, "time_step must be a positive, finite"),
+        (dict(time_step=True), OmeZarrError, "time_step must be a positive, finite"),
+        (dict(voxel_size=1e308, n_levels=2), OmeZarrError, "overflow to infinity"),
+        (dict(overwrite="yes"), OmeZarrError, "overwrite must be True or False"),
     ],
 )
 def test_bad_arguments_are_refused_before_writing(tmp_path, kwargs, error, message):
@@ -329,3 +350,68 @@ def test_staging_chunks(in_chunks, block, shape, expected):
     from data_helpers.omezarr import _STAGING_BUDGET, _staging_chunks
 
     assert _staging_chunks(in_chunks, block, shape, 2, _STAGING_BUDGET) == expected
+
+
+@pytest.mark.parametrize("dims, kwargs", [("tzyx", dict(time_step=float("nan"))), ("tzyx", dict(time_step=0.0)),
+                                          ("tzyx", dict(translation=float("inf")))])
+def test_nan_and_infinity_are_refused_for_time_series_too(tmp_path, dims, kwargs):
+    with pytest.raises(OmeZarrError, match="finite"):
+        write_ome_zarr(np.zeros((2, 4, 8, 8), np.uint8), tmp_path / "t.ome.zarr", voxel_size=1, dims=dims, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["", ".", "..", "data/.."])
+def test_a_path_that_names_no_folder_of_its_own_is_refused(path):
+    with pytest.raises(OmeZarrError, match="does not name a folder"):
+        write_ome_zarr(np.zeros((8, 8), np.uint8), path, voxel_size=1)
+
+
+def test_plan_pyramid_refuses_fractional_chunks():
+    with pytest.raises(OmeZarrError, match="whole numbers"):
+        plan_pyramid((64, 64), "yx", (1.0, 1.0), (2.9, 8))
+
+
+# -- the first two steps on their own ------------------------------------------------------------------
+
+
+def _request(data, **kwargs):
+    from data_helpers.omezarr import _check_arguments
+
+    args = dict(voxel_size=1.0, unit="um", dims=None, name=None, kind="intensity", method=None, chunks=None,
+                n_levels=None, version="0.5", clevel=3, translation=None, time_unit="second", time_step=1.0,
+                overwrite=False, progress=None)
+    args.update(kwargs)
+    return _check_arguments(data, "out/heart.ome.zarr", **args)
+
+
+def test_check_arguments_gives_one_value_per_axis():
+    request = _request(np.zeros((2, 3, 40, 300, 300), np.uint16), voxel_size=(2.0, 0.5, 0.5), chunks=64,
+                       translation=(1.0, 2.0, 3.0), time_step=0.5)
+    assert request.dims == ("t", "c", "z", "y", "x")
+    assert request.chunks == (1, 1, 40, 64, 64)  # clipped to the shape; t and c one at a time
+    assert request.voxel == (0.5, 1.0, 2.0, 0.5, 0.5) and request.origin == (0.0, 0.0, 1.0, 2.0, 3.0)
+    assert request.units == ("second", None, "micrometer", "micrometer", "micrometer")
+    assert request.name == "heart" and request.method == "mean" and request.zarr_format == 3
+    assert request.show_progress is False
+
+
+@pytest.mark.parametrize("chunks", [(8, 16, 16), np.array([8, 16, 16]), [np.int64(8), 16, 16]])
+def test_chunks_as_a_tuple_list_or_integer_array(chunks):
+    assert _request(np.zeros((8, 32, 32), np.uint8), chunks=chunks).chunks == (8, 16, 16)
+
+
+def test_check_arguments_does_not_touch_the_disk(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _request(np.zeros((8, 8), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_levels_scales_and_translations():
+    from data_helpers.omezarr import _plan_levels
+
+    plan = _plan_levels(_request(np.zeros((40, 300, 300), np.uint16), voxel_size=(2.0, 0.5, 0.5), chunks=64,
+                                 translation=(10.0, 0.0, 0.0)))
+    assert plan.shapes == ((40, 300, 300), (40, 150, 150), (40, 75, 75), (20, 37, 37))
+    assert plan.scales[3] == (4.0, 4.0, 4.0)
+    assert plan.translations[3] == (11.0, 1.75, 1.75)  # half the extra size of a coarse voxel, further in
+    assert plan.names == ("0", "1", "2", "3")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
+import time
 
 import pytest
 import requests
 
+from data_helpers import server as server_module
 from data_helpers.server import LocalServer, serve_directory
 
 
@@ -117,3 +121,159 @@ def test_latency_delays_every_answer(tmp_path):
 def test_latency_must_be_a_small_number_of_seconds(tmp_path, latency):
     with pytest.raises(ValueError, match="latency"):
         LocalServer(tmp_path, latency=latency)
+
+
+def raw_get(server, target: bytes, headers: bytes = b"") -> bytes:
+    """Send a request line exactly as given (no client-side clean-up) and return the whole answer."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.0\r\n" + headers + b"\r\n")
+        answer = b""
+        while block := sock.recv(65536):
+            answer += block
+    return answer
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_64_concurrent_range_requests_are_not_stalled(tmp_path):
+    """64 clients connect at once. With a listen backlog of 5, connections that do not fit
+    wait for the client's retry, 1 s later (Linux's first SYN retransmission), so the batch
+    takes at least 1 s + latency; served in parallel, it takes about one latency.
+    The bound, 5x latency, is far from both."""
+    latency, clients = 0.2, 64
+    payload = bytes(range(256)) * 64
+    (tmp_path / "chunks.bin").write_bytes(payload)
+    answers: list[bytes | None] = [None] * clients
+    with serve_directory(tmp_path, latency=latency) as server:
+
+        def fetch(i: int) -> None:
+            answers[i] = raw_get(server, b"/chunks.bin", f"Range: bytes={i * 100}-{i * 100 + 99}\r\n".encode())
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(clients)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+    for i, answer in enumerate(answers):
+        assert answer is not None and status_of(answer) == 206
+        assert answer.split(b"\r\n\r\n", 1)[1] == payload[i * 100 : i * 100 + 100]
+    assert elapsed < 5 * latency, f"{clients} parallel requests took {elapsed:.2f} s, latency {latency} s"
+
+
+def test_listen_backlog_holds_the_concurrency_zarr_uses():
+    import zarr
+
+    assert server_module._Server.request_queue_size == server_module.LISTEN_BACKLOG >= 128
+    assert server_module.LISTEN_BACKLOG >= zarr.config.get("async.concurrency")
+
+
+@pytest.fixture
+def tricky(tmp_path):
+    """A served folder with hidden files, a folder, and links inside and out of it."""
+    root = tmp_path / "served"
+    (root / "img.zarr").mkdir(parents=True)
+    (root / "img.zarr" / ".zarray").write_text("{}")
+    (root / "img.zarr" / "0.0").write_bytes(b"chunk")
+    (root / ".env").write_text("SECRET=1")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]")
+    (root / "sub").mkdir()
+    (root / "sub" / "data.bin").write_bytes(b"inside")
+    (tmp_path / "outside.txt").write_text("private")
+    (tmp_path / "outside-dir").mkdir()
+    (tmp_path / "outside-dir" / "x").write_text("private too")
+    (root / "link-out").symlink_to(tmp_path / "outside.txt")
+    (root / "dir-link-out").symlink_to(tmp_path / "outside-dir")
+    (root / "link-in").symlink_to(root / "sub" / "data.bin")
+    (root / "loop").symlink_to(root / "loop")
+    return root
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/link-out", "/dir-link-out/x", "/loop", "/.env", "/.git/config", "/sub/.hidden", "/%2e%2e/outside.txt"],
+)
+def test_only_regular_files_inside_the_folder_are_served(tricky, path):
+    with serve_directory(tricky) as server:
+        answer = raw_get(server, path.encode())
+    assert status_of(answer) == 404
+    assert b"private" not in answer and b"SECRET" not in answer
+
+
+def test_raw_dot_dot_stays_inside(tricky):
+    with serve_directory(tricky / "sub") as server:
+        assert status_of(raw_get(server, b"/../outside.txt")) == 404
+        assert status_of(raw_get(server, b"/../../outside.txt")) == 404
+
+
+def test_zarr_v2_metadata_and_links_inside_are_served(tricky):
+    with serve_directory(tricky) as server:
+        assert requests.get(f"{server.url}/img.zarr/.zarray", timeout=10).text == "{}"
+        assert requests.get(f"{server.url}/link-in", timeout=10).content == b"inside"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX-only")
+def test_special_files_are_not_served(tricky):
+    os.mkfifo(tricky / "pipe")  # reading it would block the server thread forever
+    with serve_directory(tricky) as server:
+        assert status_of(raw_get(server, b"/pipe")) == 404
+
+
+def test_no_directory_listings_unless_asked(tricky):
+    with serve_directory(tricky) as server:
+        for path in ("/", "/sub/", "/img.zarr/"):
+            assert requests.get(server.url + path, timeout=10).status_code == 403
+        redirect = requests.get(server.url + "/sub", timeout=10, allow_redirects=False)
+        assert redirect.status_code == 301 and redirect.headers["Location"].endswith("/sub/")
+    with serve_directory(tricky, list_directories=True) as server:
+        listing = requests.get(server.url + "/", timeout=10)
+        assert listing.status_code == 200
+        for shown in ("img.zarr/", "sub/", "link-in"):
+            assert f">{shown}<" in listing.text
+        for hidden in (".env", ".git", "link-out", "dir-link-out", "loop"):
+            assert f">{hidden}" not in listing.text
+
+
+def test_folder_with_index_html_serves_it(tmp_path):
+    (tmp_path / "index.html").write_text("<p>book</p>")
+    with serve_directory(tmp_path) as server:
+        assert requests.get(server.url + "/", timeout=10).text == "<p>book</p>"
+
+
+@pytest.mark.parametrize("target", [b"/a%00.bin", b"/sub/%00", b"/a\x00.bin"])
+def test_nul_byte_in_url_is_400(served, target):
+    assert status_of(raw_get(served, target)) == 400
+
+
+def test_busy_port_is_a_clear_error(tmp_path):
+    import errno
+
+    with serve_directory(tmp_path) as first:
+        port = int(first.url.rsplit(":", 1)[1])
+        with pytest.raises(OSError, match=f"Port {port} on 127.0.0.1 is already in use") as info:
+            LocalServer(tmp_path, port=port).start()
+        assert info.value.errno == errno.EADDRINUSE
+        assert requests.get(first.url + "/nope", timeout=10).status_code == 404  # the first one still serves
+
+
+def test_request_log_is_bounded_and_cleared_on_stop(tmp_path, monkeypatch):
+    monkeypatch.setattr(server_module, "REQUEST_LOG_LIMIT", 3)
+    (tmp_path / "a").write_text("x")
+    server = LocalServer(tmp_path).start()
+    try:
+        for i in range(5):
+            requests.get(f"{server.url}/a?{i}", headers={"Range": f"bytes=0-{i}"}, timeout=10)
+        assert server.requests == [("GET", "/a", f"bytes=0-{i}") for i in (2, 3, 4)]
+    finally:
+        server.stop()
+    assert server.requests == []
+
+
+def test_list_directories_must_be_a_bool(tmp_path):
+    with pytest.raises(ValueError, match="list_directories"):
+        LocalServer(tmp_path, list_directories="yes")

@@ -69,3 +69,31 @@ def test_tree_depth_limit_summarises_deep_folders(tmp_path):
     assert len(deeper) > len(lines)
     with pytest.raises(ValueError, match="max_depth"):
         show_tree(store, max_depth=0)
+
+
+@pytest.mark.timeout(60)  # the old code walked 2**40 paths here: fail instead of hanging
+def test_tree_shows_links_and_does_not_follow_loops(tmp_path):
+    store = tmp_path / "img.zarr"
+    (store / "c").mkdir(parents=True)
+    (store / "zarr.json").write_text("{}")
+    (store / "c" / "0").write_bytes(b"x" * 10)
+    (store / "c" / "again").symlink_to("..")  # back up the tree: a loop
+    (store / "c" / "self").symlink_to(".")
+    (tmp_path / "big").write_bytes(b"y" * 1000)
+    (store / "big-link").symlink_to(tmp_path / "big")
+    text = show_tree(store)
+    lines = text.splitlines()
+    assert lines[0] == "img.zarr/  (12 bytes, 2 files)"  # link targets are not counted
+    assert "big-link -> " + str(tmp_path / "big") + "  (link, not followed)" in text
+    assert "again -> ..  (link, not followed)" in text and "self -> .  (link, not followed)" in text
+    assert len(lines) == 7
+
+
+@pytest.mark.timeout(60)
+def test_tree_counts_hidden_links_apart(tmp_path):
+    for i in range(3):
+        (tmp_path / f"f{i}").write_text("ab")
+    for i in range(2):
+        (tmp_path / f"z{i}").symlink_to(tmp_path)
+    lines = show_tree(tmp_path, max_entries=2).splitlines()
+    assert lines[-1] == "└── ... 1 more file, 2 more links  (2 bytes)"

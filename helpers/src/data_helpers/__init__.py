@@ -8,7 +8,8 @@ Modules, by concern:
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
 - :mod:`data_helpers.omezarr` - write OME-Zarr images safely, with a full pyramid, in bounded memory.
-- :mod:`data_helpers.validation` - check an OME-Zarr image and report every problem.
+- :mod:`data_helpers.validation` - check OME-Zarr data and report every error and warning.
+- :mod:`data_helpers.storeaccess` - read a store's files from a folder or an http(s)/s3 URL.
 - :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
 - :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.

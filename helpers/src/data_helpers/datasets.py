@@ -13,23 +13,53 @@ Three environment variables change where data comes from:
     Folder of the local cache. Default: the operating system's cache folder
     (``~/.cache/data_helpers`` on Linux), as :func:`pooch.os_cache` gives it.
 ``DATA_HELPERS_MIRROR``
-    Base URL of a mirror that serves the same files, for example
-    ``http://127.0.0.1:8000`` when ``python -m data_helpers serve FOLDER`` runs.
-    The file ``hoa_heart.zarr/.zarray`` is then fetched from
-    ``http://127.0.0.1:8000/hoa_heart.zarr/.zarray``.
+    Where to download from instead of the public address. Two forms are
+    accepted: the base URL of an ``http://`` or ``https://`` mirror, for example
+    ``http://127.0.0.1:8000`` when ``python -m data_helpers serve FOLDER`` runs
+    (the file ``hoa_heart.zarr/.zarray`` is then fetched from
+    ``http://127.0.0.1:8000/hoa_heart.zarr/.zarray``), or ``file:///path/to/FOLDER``,
+    an existing folder on this machine that holds ``hoa_heart.zarr/``. Any other
+    form (``ftp://``, a bare path) is refused with a :class:`ValueError`.
 ``DATA_HELPERS_OFFLINE``
     Set to ``1`` to forbid any network use: only a complete, verified cache is
     accepted.
+
+The cache, exactly:
+
+* Each file is downloaded into a temporary file beside its final place,
+  verified, and only then renamed into place (an atomic step).
+* Processes that fill the same cache at once take turns: the one that holds the
+  lock file ``.<folder>.lock`` in the cache folder downloads, the others wait
+  (at most :data:`LOCK_TIMEOUT` seconds), then verify what it wrote. A complete
+  cache is verified without the lock, so a cache that is not writable (a shared,
+  read-only copy) still works.
+* Cached files are readable by everyone the umask allows (``0444`` under the
+  usual umask ``022``) and, once verified, neither they nor the dataset's folder
+  are writable: nothing, not even ``zarr.open(path, mode="r+")``, can change
+  the sample by accident. To delete a cache, give write permission back first
+  (``chmod -R u+w DIR``). A corrupted cached file is replaced by a fresh,
+  verified download; the folder is made writable for that time only.
+* A cached file that cannot be read raises :class:`DataUnavailableError`; it is
+  never replaced, since it may belong to someone else.
+* A mirror must accept the connection within :data:`CONNECT_TIMEOUT` seconds,
+  and may stay silent at most :data:`READ_TIMEOUT` seconds at a time (this
+  bounds the wait between two pieces of data, not the whole download, so a
+  large file over a slow link still arrives). A mirror that does not answer
+  is not asked again; a dropped connection or a file that fails its hash is
+  tried once more.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import pooch
 
@@ -62,6 +92,15 @@ CANONICAL_BASE_URL = (
     "https://raw.githubusercontent.com/HEFTIEProject/heftie-textbook/"
     "1d59fbf341a433b327c1459fe217769446da8a8e/book/data/"
 )
+
+#: Seconds a mirror has to accept a connection.
+CONNECT_TIMEOUT = 5.0
+#: Seconds a mirror may stay silent (no byte arrives) before a download is abandoned.
+READ_TIMEOUT = 10.0
+#: Seconds to wait for another process that is filling the same cache folder.
+LOCK_TIMEOUT = 300.0
+#: The forms of ``DATA_HELPERS_MIRROR`` that are accepted.
+MIRROR_SCHEMES = ("http://", "https://", "file://")
 
 #: The values accepted by ``array_type``.
 ARRAY_TYPES = ("numpy", "zarr", "dask")
@@ -225,26 +264,61 @@ def _offline() -> bool:
 def data_source() -> str:
     """Return the base URL that sample data is downloaded from.
 
-    ``DATA_HELPERS_MIRROR`` if set (checked to be an ``http(s)://`` or
-    ``ftp://`` URL), else the canonical public address.
+    ``DATA_HELPERS_MIRROR`` if set, else the canonical public address. A mirror
+    is either an ``http://`` or ``https://`` base URL, or ``file:///path`` naming
+    an existing folder on this machine (returned as a ``file://`` URL of the
+    resolved folder). Both end with ``/``.
+
+    Raises
+    ------
+    ValueError
+        If the mirror is not one of these forms (``ftp://`` and other schemes,
+        a bare path, a URL without a host), or a ``file://`` mirror is not an
+        existing folder.
 
     Examples
     --------
     >>> from data_helpers import data_source
-    >>> data_source().startswith(("http://", "https://"))
+    >>> data_source().startswith(("http://", "https://", "file://"))
     True
     """
     mirror = os.environ.get(ENV_MIRROR, "").strip()
     if not mirror:
         return CANONICAL_BASE_URL
-    if not mirror.startswith(("http://", "https://", "ftp://")):
+    forms = (
+        "Give the base URL of an http:// or https:// mirror, such as "
+        "http://127.0.0.1:8000, under which 'hoa_heart.zarr/.zarray' is served, "
+        "or file:///path/to/FOLDER for a folder on this machine that holds "
+        "'hoa_heart.zarr/'."
+    )
+    scheme, sep, _ = mirror.partition("://")
+    scheme = scheme.lower() if sep else ""
+    if scheme in ("http", "https"):
+        if not urlsplit(mirror).hostname:
+            raise ValueError(f"{ENV_MIRROR}={mirror!r} has no host name. {forms}")
+        return mirror.rstrip("/") + "/"
+    if scheme == "file":
+        parts = urlsplit(mirror)
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"{ENV_MIRROR}={mirror!r} names the host {parts.netloc!r}: a file:// "
+                f"mirror must be a folder on this machine, as file:///path/to/FOLDER. {forms}"
+            )
+        folder = Path(url2pathname(parts.path))
+        if not folder.is_absolute() or not folder.is_dir():
+            raise ValueError(
+                f"{ENV_MIRROR}={mirror!r}: {str(folder)!r} is not an existing folder. "
+                f"{forms}"
+            )
+        return folder.resolve().as_uri().rstrip("/") + "/"
+    if scheme:
         raise ValueError(
-            f"{ENV_MIRROR}={mirror!r} is not a URL. Give the base URL of a mirror, "
-            f"such as http://127.0.0.1:8000, under which 'hoa_heart.zarr/.zarray' "
-            f"is served. To use files already on disk, set {ENV_CACHE} to their "
-            f"folder instead."
+            f"{ENV_MIRROR}={mirror!r}: {scheme}:// mirrors are not supported. {forms}"
         )
-    return mirror.rstrip("/") + "/"
+    raise ValueError(
+        f"{ENV_MIRROR}={mirror!r} is not a URL. {forms} To use files that are "
+        f"already verified in a cache folder, set {ENV_CACHE} to it instead."
+    )
 
 
 def dataset_info(name: str = "heart") -> DatasetInfo:
@@ -275,7 +349,7 @@ def dataset_info(name: str = "heart") -> DatasetInfo:
 # --------------------------------------------------------------------------
 # fetching and verification
 # --------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
+def _sha256(path: Path | str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -285,8 +359,8 @@ def _sha256(path: Path) -> str:
 
 def _unavailable(info: DatasetInfo, rel: str, cache: Path, why: str) -> DataUnavailableError:
     return DataUnavailableError(
-        f"The sample dataset {info.name!r} is not complete in the cache, and the "
-        f"file {rel!r} could not be downloaded.\n"
+        f"The sample dataset {info.name!r} cannot be used: the file {rel!r} is not "
+        f"verified in the cache, and it could not be downloaded.\n"
         f"  cache folder: {cache}\n"
         f"  reason: {why}\n"
         f"Ways out:\n"
@@ -300,13 +374,161 @@ def _unavailable(info: DatasetInfo, rel: str, cache: Path, why: str) -> DataUnav
     )
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # other systems: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _check_cache(info: DatasetInfo, cache: Path) -> dict[str, str]:
+    """Return ``{file: problem}`` for every file of ``info`` that is missing or corrupted.
+
+    A file that exists but cannot be read is not a problem that a download may
+    fix (it may belong to another user): it raises :class:`DataUnavailableError`.
+    """
+    bad: dict[str, str] = {}
+    for rel, digest in info.files.items():
+        path = cache / info.folder / rel
+        try:
+            if not path.is_file():
+                bad[rel] = "the file is missing"
+            elif _sha256(path) != digest:
+                bad[rel] = "the cached file fails its SHA-256 check"
+        except OSError as exc:
+            raise _unavailable(
+                info, f"{info.folder}/{rel}", cache,
+                f"the cached file cannot be read ({type(exc).__name__}: "
+                f"{exc.strerror or exc}). Make the cache readable (for example "
+                f"'chmod -R a+rX {cache}' by its owner), or set {ENV_CACHE} to a "
+                f"cache folder of your own.",
+            ) from None
+    return bad
+
+
+def _make_read_only(info: DatasetInfo, cache: Path) -> None:
+    """Clear the write bits of the verified files of ``info`` and of their folder.
+
+    Best effort: a file or folder of another user, or on a read-only file
+    system, is left as it is. Symbolic links are never followed.
+    """
+    folder = cache / info.folder
+    for path in [folder / rel for rel in info.files] + [folder]:
+        try:
+            st = os.lstat(path)
+            if (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) and st.st_mode & 0o222:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o222)
+        except OSError:
+            pass
+
+
+class _SourceError(Exception):
+    """Reading from a ``file://`` mirror failed."""
+
+
+def _copy_from(base_url: str, rel: str, out: BinaryIO, session: object) -> None:
+    """Copy the file ``rel`` of the mirror at ``base_url`` into ``out``."""
+    if base_url.startswith("file://"):
+        source = Path(url2pathname(urlsplit(base_url).path)) / rel
+        try:
+            f = open(source, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise _SourceError(f"{type(exc).__name__}: {exc.strerror or exc} ({source})") from None
+        with f:
+            while True:
+                try:
+                    block = f.read(1 << 20)
+                except OSError as exc:
+                    raise _SourceError(f"{type(exc).__name__}: {exc} ({source})") from None
+                if not block:
+                    return
+                out.write(block)
+    with session.get(  # type: ignore[attr-defined]
+        base_url + rel, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+    ) as response:
+        response.raise_for_status()
+        for block in response.iter_content(1 << 16):
+            out.write(block)
+
+
+def _download(info: DatasetInfo, cache: Path, base_url: str, rel: str, session: object) -> None:
+    """Download one file into a temporary file beside its place, verify it, move it in."""
+    import requests
+
+    folder = cache / info.folder
+    dest = folder / rel
+    where = f"{info.folder}/{rel}"
+    url = base_url + where
+    attempts = 2  # one more try after a dropped connection or a wrong file; none after a timeout
+    for attempt in range(1, attempts + 1):
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{rel}.", suffix=".part")
+        except OSError as exc:
+            why = f"the cache folder cannot be written: {exc}. Set {ENV_CACHE}."
+            raise _unavailable(info, where, cache, why) from None
+        try:
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    _copy_from(base_url, where, out, session)
+                got = _sha256(tmp)
+                if got != info.files[rel]:
+                    why = (
+                        f"the file served at {url} is not the expected file (SHA-256 "
+                        f"{got}, expected {info.files[rel]}). Check the mirror."
+                    )
+                    if attempt < attempts:
+                        continue
+                    raise _unavailable(info, where, cache, why) from None
+                os.chmod(tmp, 0o444 & ~_umask())
+                if os.path.isfile(dest) and not os.path.islink(dest):
+                    # a corrupted file of the package's own cache: replacing a
+                    # read-only file needs its write bit back on some systems
+                    os.chmod(dest, stat.S_IMODE(os.stat(dest).st_mode) | stat.S_IWUSR)
+                os.replace(tmp, dest)
+                return
+            except requests.Timeout as exc:
+                kind = "accept a connection" if isinstance(exc, requests.ConnectTimeout) else "answer"
+                limit = CONNECT_TIMEOUT if isinstance(exc, requests.ConnectTimeout) else READ_TIMEOUT
+                why = (
+                    f"the mirror {base_url} did not {kind} within {limit:g} s when asked "
+                    f"for {url}. Check that it runs and answers, or choose another mirror."
+                )
+                raise _unavailable(info, where, cache, why) from None
+            except requests.HTTPError as exc:
+                why = f"download from {url} failed: {type(exc).__name__}: {exc}"
+                raise _unavailable(info, where, cache, why) from None
+            except requests.RequestException as exc:
+                if attempt < attempts:
+                    continue
+                why = f"download from {url} failed: {type(exc).__name__}: {exc}"
+                raise _unavailable(info, where, cache, why) from None
+            except _SourceError as exc:
+                why = f"the mirror folder cannot give {where}: {exc}"
+                raise _unavailable(info, where, cache, why) from None
+            except OSError as exc:
+                why = f"the cache folder cannot be written: {exc}. Set {ENV_CACHE}."
+                raise _unavailable(info, where, cache, why) from None
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+
 def fetch_dataset(name: str = "heart") -> Path:
     """Make sure every file of a dataset is cached and verified; return its folder.
 
     Every file is checked against its pinned SHA-256 hash. A missing or
     corrupted file is downloaded (again) into a temporary file, verified, and
     only then moved into place, so an interrupted download never leaves a file
-    that could be taken for good data.
+    that could be taken for good data. Processes that fill the same cache at
+    once take turns through a lock file; verified files and their folder are
+    left read-only (see the module's description for the exact rules).
 
     Parameters
     ----------
@@ -322,7 +544,10 @@ def fetch_dataset(name: str = "heart") -> Path:
     ------
     DataUnavailableError
         If a file is missing or corrupted and cannot be downloaded (offline,
-        blocked network, unreachable mirror, or the download itself is wrong).
+        blocked network, unreachable or silent mirror, or the download itself
+        is wrong), or a cached file cannot be read.
+    ValueError
+        If ``DATA_HELPERS_MIRROR`` or ``DATA_HELPERS_OFFLINE`` is not understood.
 
     Examples
     --------
@@ -333,55 +558,57 @@ def fetch_dataset(name: str = "heart") -> Path:
     """
     info = dataset_info(name)
     cache = cache_dir()
-    if _offline():
-        for rel, digest in info.files.items():
-            path = cache / info.folder / rel
-            if not path.is_file():
-                raise _unavailable(
-                    info, f"{info.folder}/{rel}", cache,
-                    f"the file is missing and network use is off ({ENV_OFFLINE}=1)",
-                ) from None
-            if _sha256(path) != digest:
-                raise _unavailable(
-                    info, f"{info.folder}/{rel}", cache,
-                    "the cached file fails its SHA-256 check and network use is "
-                    f"off ({ENV_OFFLINE}=1)",
-                ) from None
-        return cache / info.folder
+    folder = cache / info.folder
+    offline = _offline()
+    base_url = None if offline else data_source()  # a bad mirror setting is reported at once
 
+    bad = _check_cache(info, cache)
+    if not bad:
+        _make_read_only(info, cache)
+        return folder
+    if base_url is None:
+        rel, why = next(iter(bad.items()))
+        raise _unavailable(
+            info, f"{info.folder}/{rel}", cache, f"{why} and network use is off ({ENV_OFFLINE}=1)"
+        ) from None
+
+    import filelock
     import requests
 
-    base_url = data_source()
-    fetcher = pooch.create(
-        path=cache,
-        base_url=base_url,
-        registry=info.registry,
-        retry_if_failed=1,
-        allow_updates=True,
-    )
-    downloader = pooch.HTTPDownloader(progressbar=False, timeout=60)
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+    lock_path = cache / f".{info.folder}.lock"
     try:
-        for rel in info.registry:
+        cache.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(lock_path, timeout=LOCK_TIMEOUT)
+        lock.acquire()
+    except filelock.Timeout:
+        rel = next(iter(bad))
+        why = (
+            f"another process has been filling this cache for more than {LOCK_TIMEOUT:g} s "
+            f"(it holds {lock_path}). Wait for it, or stop it and run this again."
+        )
+        raise _unavailable(info, f"{info.folder}/{rel}", cache, why) from None
+    except OSError as exc:
+        rel = next(iter(bad))
+        why = f"the cache folder cannot be written: {exc}. Set {ENV_CACHE}."
+        raise _unavailable(info, f"{info.folder}/{rel}", cache, why) from None
+    try:
+        bad = _check_cache(info, cache)  # another process may have filled it meanwhile
+        if bad:
             try:
-                fetcher.fetch(rel, downloader=downloader)
-            except requests.RequestException as exc:
-                why = f"download from {base_url}{rel} failed: {type(exc).__name__}: {exc}"
-                raise _unavailable(info, rel, cache, why) from None
-            except ValueError as exc:  # pooch: hash of the download does not match
-                why = (
-                    f"the file served at {base_url}{rel} is not the expected file "
-                    f"({exc}). Check the mirror."
-                )
-                raise _unavailable(info, rel, cache, why) from None
+                folder.mkdir(exist_ok=True)
+                mode = stat.S_IMODE(os.stat(folder).st_mode)
+                if not mode & stat.S_IWUSR:
+                    os.chmod(folder, mode | stat.S_IWUSR)  # sealed after an earlier fill
             except OSError as exc:
                 why = f"the cache folder cannot be written: {exc}. Set {ENV_CACHE}."
-                raise _unavailable(info, rel, cache, why) from None
+                raise _unavailable(info, f"{info.folder}/{next(iter(bad))}", cache, why) from None
+            with requests.Session() as session:
+                for rel in bad:
+                    _download(info, cache, base_url, rel, session)
     finally:
-        logger.setLevel(level)
-    return cache / info.folder
+        _make_read_only(info, cache)
+        lock.release()
+    return folder
 
 
 def heart_data_path() -> Path:

@@ -11,9 +11,18 @@ ngff-zarr 0.50's ``to_multiscales`` + ``to_ngff_zarr`` do, without their traps:
   chunk, then read back to make the next one;
 - it never deletes what it did not write: a non-empty folder that is not an
   OME-Zarr image written by this package is refused, and ``overwrite=True``
-  replaces only such an image, leaving any other file in the folder alone;
+  replaces only such an image's metadata and level folders, after checking on
+  disk that each level folder holds one Zarr array and nothing else (the one
+  rule is :func:`_replaceable_entries`); any other entry of the folder stays;
 - a write that fails leaves no half-written image behind: the image is built in
-  a hidden sibling folder and moved into place only once it is complete.
+  a hidden sibling folder and moved into place only once it is complete, and of
+  two writes to one path at the same time, exactly one gets in;
+- the pyramid is right for every shape and dtype: integer means are exact
+  (int64 and uint64 included), rounded half up.
+
+The write runs in five steps, each a small function: check the arguments, plan
+the levels, check the target, write into staging, commit. The first three only
+read, so their errors come before anything is computed.
 
 The metadata it writes is checked with ngff-zarr's JSON schemas and opens with
 ome-zarr-models; see :mod:`data_helpers.validation` for checking any image.
@@ -22,12 +31,15 @@ ome-zarr-models; see :mod:`data_helpers.validation` for checking any image.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +136,10 @@ class OmeZarrImage:
 # -- input checks ----------------------------------------------------------------------------------
 
 
+def _is_whole_number(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_dims(dims: Sequence[str] | None, ndim: int) -> tuple[str, ...]:
     if ndim not in _DEFAULT_DIMS:
         raise OmeZarrError(f"OME-Zarr images here have 2 to 5 dimensions (t, c, z, y, x); this array has {ndim}.")
@@ -156,9 +172,12 @@ def _check_dims(dims: Sequence[str] | None, ndim: int) -> tuple[str, ...]:
 
 
 def _per_axis(name: str, value, spatial: Sequence[str]) -> tuple[float, ...]:
+    """One finite number per space axis, from one number or a sequence; booleans, NaN and infinity are refused."""
     if isinstance(value, (int, float, np.integer, np.floating)):
-        value = (float(value),) * len(spatial)
+        value = (value,) * len(spatial)
     try:
+        if isinstance(value, str) or any(isinstance(v, (bool, np.bool_)) for v in value):
+            raise TypeError
         value = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         raise OmeZarrError(f"{name} must be a number or one number per space axis {tuple(spatial)}, got {value!r}.") from None
@@ -167,6 +186,8 @@ def _per_axis(name: str, value, spatial: Sequence[str]) -> tuple[float, ...]:
             f"{name} has {len(value)} values but the image has {len(spatial)} space axes {tuple(spatial)}; "
             "give one value per space axis, in the same order."
         )
+    if not all(math.isfinite(v) for v in value):
+        raise OmeZarrError(f"{name} must be finite numbers (no NaN or infinity), got {value}.")
     return value
 
 
@@ -267,6 +288,8 @@ def plan_pyramid(
     [(1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8)]
     """
     dims = tuple(dims)
+    if not all(_is_whole_number(n) for n in (*shape, *chunks)):
+        raise OmeZarrError(f"shape {tuple(shape)} and chunks {tuple(chunks)} must be whole numbers.")
     shape = tuple(int(n) for n in shape)
     chunks = tuple(int(c) for c in chunks)
     if not len(shape) == len(dims) == len(chunks):
@@ -283,7 +306,7 @@ def plan_pyramid(
     spacing = dict(zip(spatial, voxel_size))
     factors = [(1,) * len(shape)]
     limit = n_levels if n_levels is not None else 64
-    if n_levels is not None and (not isinstance(n_levels, (int, np.integer)) or n_levels < 1):
+    if n_levels is not None and (not _is_whole_number(n_levels) or n_levels < 1):
         raise OmeZarrError(f"n_levels must be a whole number of levels, 1 or more, got {n_levels!r}.")
     while len(factors) < limit:
         current = factors[-1]
@@ -303,25 +326,56 @@ def plan_pyramid(
 
 
 def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
-    """Mean of each block of voxels, by adding strided views pairwise: much faster than a reshaped mean."""
-    small_int = block.dtype.kind in "biu" and block.dtype.itemsize <= 2
-    acc_type = np.int64 if block.dtype.kind == "i" else np.uint32 if small_int else np.float64
+    """Mean of each block of voxels, by adding strided views pairwise: much faster than a reshaped mean.
+
+    Integers get the exact mean rounded half up, ``floor(mean + 1/2)`` (so 1.5 -> 2 and -1.5 -> -1), computed
+    in integers without ever passing through floats. Up to 32 bits, sums are taken in int64, which cannot
+    overflow for the 8 voxels of a block. For int64 and uint64 each value is split as ``v = q * count + r``
+    (floor division, ``0 <= r < count``): the sum of the ``q`` stays in range because each is at most
+    ``v / count``, and the mean is ``sum(q) + (sum(r) + count // 2) // count``, exactly. Booleans become
+    True where at least half the voxels are True. Floats are averaged in float64, halving before adding so
+    that values near the largest float64 do not overflow, and cast back.
+    """
+    count = math.prod(step)
+    kind, itemsize = block.dtype.kind, block.dtype.itemsize
+    if kind in "iu" and itemsize == 8:
+        quotient = _block_sum(block // count, step, block.dtype)
+        remainder = _block_sum(block % count, step, block.dtype)  # each below count: no overflow
+        return (quotient + (remainder + count // 2) // count).astype(block.dtype)
+    if kind == "f":
+        return _block_sum(block, step, np.float64, scale=True).astype(block.dtype)
+    small_unsigned = kind in "bu" and itemsize <= 2
+    acc = _block_sum(block, step, np.uint32 if small_unsigned else np.int64)
+    if kind == "b":
+        return acc * 2 >= count
+    if kind in "iu":
+        # round half up, in integers: (sum + count // 2) // count; floor division rounds towards -inf
+        return ((acc + count // 2) // count).astype(block.dtype)
+
+
+def _block_sum(block: np.ndarray, step: tuple[int, ...], acc_type, scale: bool = False) -> np.ndarray:
+    """Sum of each block of voxels in ``acc_type``, adding strided views pairwise.
+
+    With ``scale``, each part is divided by the step before it is added, which gives the mean: for floats,
+    dividing by 2 is exact (but for subnormal numbers), so the result is the same as dividing the sum, and
+    values near the largest float64 do not overflow to infinity.
+    """
     acc = block
     for axis, s in enumerate(step):
         if s == 1:
             continue
-        parts = [acc[(slice(None),) * axis + (slice(k, None, s),)] for k in range(s)]
-        total = parts[0].astype(acc_type)
-        for part in parts[1:]:
-            total += part
+        n = (acc.shape[axis] // s) * s
+        parts = [acc[(slice(None),) * axis + (slice(k, n, s),)] for k in range(s)]
+        if scale:
+            total = np.multiply(parts[0], 1 / s, dtype=acc_type)
+            for part in parts[1:]:
+                total += np.multiply(part, 1 / s, dtype=acc_type)
+        else:
+            total = parts[0].astype(acc_type)
+            for part in parts[1:]:
+                total += part
         acc = total
-    count = math.prod(step)
-    if block.dtype.kind == "b":
-        return acc * 2 >= count
-    if block.dtype.kind in "iu":
-        # round half up, in integers: (sum + count // 2) // count
-        return ((acc + count // 2) // count).astype(block.dtype)
-    return (acc / count).astype(block.dtype)
+    return acc if acc is not block else block.astype(acc_type)
 
 
 def _copy_in_slabs(source: da.Array, target: zarr.Array, show: bool) -> None:
@@ -360,35 +414,38 @@ def _downsample_and_store(block: np.ndarray, step, method: str, also_write, bloc
 
 
 def _downsample_block(block: np.ndarray, step: tuple[int, ...], method: str) -> np.ndarray:
+    """One block of the next level: each ``step`` block of voxels becomes one; a trailing odd voxel is dropped.
+
+    A block may be thinner than its step along an axis (the last block of an axis of odd length, such as 65
+    voxels in chunks of 32): it then gives an empty block of the right shape.
+    """
     trimmed = block[tuple(slice(0, (n // s) * s) for n, s in zip(block.shape, step))]
     if all(s == 1 for s in step):
         return trimmed
+    out_shape = tuple(n // s for n, s in zip(trimmed.shape, step))
+    if trimmed.size == 0:
+        return np.empty(out_shape, dtype=block.dtype)
     if method == "nearest":
         return trimmed[tuple(slice(None, None, s) for s in step)].copy()
+    if method == "mean":
+        return _block_mean(trimmed, step)
     new_shape = []
     for n, s in zip(trimmed.shape, step):
         new_shape += [n // s, s]
     blocks = trimmed.reshape(new_shape)
     axes = tuple(range(1, len(new_shape), 2))
-    if method == "mean":
-        return _block_mean(trimmed, step)
     if method == "max":
         return blocks.max(axis=axes)
     # mode: the most frequent value among the voxels of each block; ties go to the smallest value
     order = [i for i in range(len(new_shape)) if i % 2 == 0] + list(axes)
-    cand = blocks.transpose(order).reshape(tuple(n // s for n, s in zip(trimmed.shape, step)) + (-1,))
-    cand = np.sort(cand, axis=-1)
+    cand = np.sort(blocks.transpose(order).reshape(out_shape + (-1,)), axis=-1)
     k = cand.shape[-1]
     best = cand[..., 0].copy()
     best_count = np.zeros(best.shape, np.int32)
     run = np.ones(best.shape, np.int32)
     for j in range(1, k + 1):
-        if j < k:
-            same = cand[..., j] == cand[..., j - 1]
-        else:
-            same = np.zeros(best.shape, bool)
-        ended = ~same
-        better = ended & (run > best_count)
+        same = cand[..., j] == cand[..., j - 1] if j < k else np.zeros(best.shape, bool)
+        better = ~same & (run > best_count)
         best = np.where(better, cand[..., j - 1], best)
         best_count = np.where(better, run, best_count)
         run = np.where(same, run + 1, 1)
@@ -396,6 +453,466 @@ def _downsample_block(block: np.ndarray, step: tuple[int, ...], method: str) -> 
 
 
 # -- writing -------------------------------------------------------------------------------------------
+#
+# write_ome_zarr runs five steps, each a small function below:
+#
+#   1. _check_arguments -> _Request  every argument checked; nothing on disk is read or written
+#   2. _plan_levels     -> _Plan     the shape, chunks, scale and translation of every level
+#   3. _check_target    -> _Target   what is at the path now, and which of its entries an overwrite replaces;
+#                                    the one rule of what may be deleted is _replaceable_entries
+#   4. _write_staging                the whole image, in a hidden sibling folder made by this call
+#   5. _commit                       the image moved into place under a lock; the replaced entries go last
+#
+# Steps 1-3 only read, so every error they raise comes before anything is computed or written.
+
+_STAGING_OWNER = ".data_helpers-staging.json"  # in a staging folder: which process is writing it
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a direct child: no separator, not hidden, not . or ..
+_GROUP_METADATA = {2: (".zgroup", ".zattrs"), 3: ("zarr.json",)}
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The checked arguments of one write."""
+
+    source: da.Array
+    target: Path
+    dims: tuple[str, ...]
+    space_voxel: tuple[float, ...]  # one per space axis, for plan_pyramid
+    voxel: tuple[float, ...]  # one per axis: the time step for t, 1 for c
+    origin: tuple[float, ...]  # one per axis
+    units: tuple[str | None, ...]
+    chunks: tuple[int, ...]
+    name: str
+    kind: str
+    method: str
+    version: str
+    clevel: int
+    n_levels: int | None
+    overwrite: bool
+    show_progress: bool
+
+    @property
+    def zarr_format(self) -> int:
+        return 2 if self.version == "0.4" else 3
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Every level of the pyramid, finest first."""
+
+    factors: tuple[tuple[int, ...], ...]
+    shapes: tuple[tuple[int, ...], ...]
+    scales: tuple[tuple[float, ...], ...]
+    translations: tuple[tuple[float, ...], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(str(level) for level in range(len(self.shapes)))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What is at the target path before the write: nothing, an empty folder, or an earlier image."""
+
+    path: Path
+    state: Literal["new", "empty", "image"]
+    replace: tuple[str, ...] = ()  # for "image": the entries the commit replaces (see _replaceable_entries)
+
+
+# -- step 1: check the arguments
+
+
+def _check_arguments(data: Any, path: str | os.PathLike, *, voxel_size, unit, dims, name, kind, method, chunks,
+                     n_levels, version, clevel, translation, time_unit, time_step, overwrite, progress) -> _Request:
+    """Check every argument of :func:`write_ome_zarr`, without touching the disk."""
+    target = Path(path)
+    if target.name in ("", ".", ".."):
+        raise OmeZarrError(f"path {str(path)!r} does not name a folder of its own; give the image's folder, "
+                           "e.g. 'data/scan.ome.zarr'.")
+    if version not in ("0.4", "0.5"):
+        raise OmeZarrError(f"version must be '0.4' (Zarr v2) or '0.5' (Zarr v3), got {version!r}.")
+    if kind not in _DEFAULT_METHOD:
+        raise OmeZarrError(f"kind must be 'intensity' or 'labels', got {kind!r}.")
+    method = method or _DEFAULT_METHOD[kind]
+    if method not in METHODS:
+        raise OmeZarrError(f"method must be one of {METHODS}, got {method!r}.")
+    if kind == "labels" and method == "mean":
+        raise OmeZarrError("labels must not be averaged (the mean of labels 1 and 3 is a label 2 that is not there); "
+                           "use method='mode' or 'nearest'.")
+    if not _is_whole_number(clevel) or not 1 <= clevel <= 9:
+        raise OmeZarrError(f"clevel must be an integer from 1 to 9, got {clevel!r}.")
+    if n_levels is not None and (not _is_whole_number(n_levels) or n_levels < 1):
+        raise OmeZarrError(f"n_levels must be a whole number of levels, 1 or more, got {n_levels!r}.")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise OmeZarrError(f"overwrite must be True or False, got {overwrite!r}.")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise OmeZarrError(f"progress must be True, False or None, got {progress!r}.")
+    if name is not None and not isinstance(name, str):
+        raise OmeZarrError(f"name must be a string, got {name!r}.")
+    ndim = len(getattr(data, "shape", ()))
+    dims = _check_dims(dims, ndim)
+    spatial = [d for d in dims if d in ("z", "y", "x")]
+    space_voxel = _per_axis("voxel_size", voxel_size, spatial)
+    if not all(v > 0 for v in space_voxel):
+        raise OmeZarrError(f"voxel_size must be positive and finite, got {space_voxel}.")
+    space_origin = _per_axis("translation", 0.0 if translation is None else translation, spatial)
+    if not isinstance(time_step, (int, float, np.integer, np.floating)) or isinstance(time_step, (bool, np.bool_)) \
+            or not math.isfinite(time_step) or time_step <= 0:
+        raise OmeZarrError(f"time_step must be a positive, finite number (the interval between time points), "
+                           f"got {time_step!r}.")
+    space_unit = normalize_unit(unit, "space")
+    t_unit = normalize_unit(time_unit, "time") if "t" in dims else None
+    if kind == "labels" and getattr(data, "dtype", np.dtype("f")).kind not in "biu":
+        raise OmeZarrError(f"labels need an integer dtype, got {data.dtype}; convert with data.astype(np.uint32).")
+
+    shape = tuple(int(n) for n in data.shape)
+    chunk_shape = _check_chunks(DEFAULT_CHUNK if chunks is None else chunks, dims, spatial)
+    chunk_shape = tuple(min(c, n) for c, n in zip(chunk_shape, shape))
+    source = _as_dask(data, chunk_shape)
+    voxel = tuple(float(time_step) if d == "t" else 1.0 if d == "c" else space_voxel[spatial.index(d)] for d in dims)
+    origin = tuple(0.0 if d in ("t", "c") else space_origin[spatial.index(d)] for d in dims)
+    units = tuple(t_unit if d == "t" else None if d == "c" else space_unit for d in dims)
+    return _Request(
+        source=source, target=target, dims=dims, space_voxel=space_voxel, voxel=voxel, origin=origin, units=units,
+        chunks=chunk_shape, name=name or target.name.removesuffix(".zarr").removesuffix(".ome"), kind=kind,
+        method=method, version=version, clevel=int(clevel), n_levels=None if n_levels is None else int(n_levels),
+        overwrite=bool(overwrite),
+        show_progress=bool(progress) if progress is not None else source.nbytes >= _PROGRESS_MIN_BYTES,
+    )
+
+
+def _check_chunks(chunks: Any, dims: tuple[str, ...], spatial: Sequence[str]) -> tuple[int, ...]:
+    """Chunk lengths, one per axis, from one whole number (for every space axis) or one per axis."""
+    if _is_whole_number(chunks):
+        chunk_shape = tuple(int(chunks) if d in spatial else 1 for d in dims)
+    elif isinstance(chunks, (Sequence, np.ndarray)) and not isinstance(chunks, str) \
+            and all(_is_whole_number(c) for c in chunks):
+        chunk_shape = tuple(int(c) for c in chunks)
+        if len(chunk_shape) != len(dims):
+            raise OmeZarrError(f"chunks {chunk_shape} has {len(chunk_shape)} lengths but the array has {len(dims)} "
+                               f"dimensions {dims}.")
+    else:
+        raise OmeZarrError(f"chunks must be a whole number of voxels (for every space axis) or one whole number per "
+                           f"axis {dims}, got {chunks!r}; e.g. chunks=64 or chunks={tuple(64 if d in spatial else 1 for d in dims)}.")
+    if any(c < 1 for c in chunk_shape):
+        raise OmeZarrError(f"chunk lengths must be at least 1, got {chunk_shape}.")
+    return chunk_shape
+
+
+# -- step 2: plan the levels
+
+
+def _plan_levels(request: _Request) -> _Plan:
+    """The shape, scale and translation of every level; a coarser level's first voxel is centred on its block."""
+    shape = tuple(int(n) for n in request.source.shape)
+    factors = plan_pyramid(shape, request.dims, request.space_voxel, request.chunks, request.n_levels)
+    shapes = [shape]
+    for prev, fac in zip(factors, factors[1:]):
+        shapes.append(tuple(n // (f // p) for n, f, p in zip(shapes[-1], fac, prev)))
+    scales = [tuple(v * f for v, f in zip(request.voxel, fac)) for fac in factors]
+    translations = [tuple(o + (s - v) / 2 for o, s, v in zip(request.origin, scale, request.voxel)) for scale in scales]
+    if not all(math.isfinite(x) for values in (*scales, *translations) for x in values):
+        raise OmeZarrError(f"the scales or translations of the coarser levels overflow to infinity (voxel_size "
+                           f"{request.space_voxel}, translation {request.origin}); use a larger unit so that the "
+                           "numbers are smaller.")
+    return _Plan(tuple(factors), tuple(shapes), tuple(scales), tuple(translations))
+
+
+def _written_names(request: _Request, plan: _Plan) -> tuple[str, ...]:
+    """The entries the new image has in its folder: the group metadata and one folder per level."""
+    return _GROUP_METADATA[request.zarr_format] + plan.names
+
+
+# -- step 3: check the target
+
+
+def _check_target(path: Path, overwrite: bool, written: Sequence[str]) -> _Target:
+    """What is at ``path``, refusing every target that the commit could not use without losing data.
+
+    Accepted: a path that does not exist (its parent folders are made), an empty folder, or, with
+    ``overwrite=True``, a folder that holds an earlier image whose entries :func:`_replaceable_entries`
+    allows to replace. Refused, with an error that says why: a file, a symbolic link (dangling or not),
+    a folder on another file system than its parent (a mount point), any other non-empty folder.
+    """
+    if path.is_symlink():
+        if not path.exists():
+            raise FileExistsError(f"{path} is a dangling symbolic link (to {os.readlink(path)}); remove the link or "
+                                  "choose another path. Nothing was written.")
+        raise FileExistsError(f"{path} is a symbolic link to {path.resolve()}; pass that folder itself "
+                              f"(path={str(path.resolve())!r}) or choose another path. Nothing was written.")
+    if not path.exists():
+        return _Target(path, "new")
+    if not path.is_dir():
+        raise FileExistsError(f"{path} exists and is a file, not a folder; choose another path for the image.")
+    if not _same_device(path, path.parent):
+        raise OmeZarrError(f"{path} is on another file system than the folder it is in (a mount point), so a "
+                           f"finished image cannot be moved into it in one step; write to a folder inside it, "
+                           f"e.g. {path / 'image.ome.zarr'}.")
+    if not any(path.iterdir()):
+        return _Target(path, "empty")
+    if not _carries_marker(path):
+        raise FileExistsError(
+            f"{path} is not empty and is not an OME-Zarr image written by data_helpers, so nothing was written "
+            "and nothing was deleted. Write to a new path, or move its contents away yourself if you are sure."
+        )
+    if not overwrite:
+        raise FileExistsError(f"{path} already holds an OME-Zarr image; pass overwrite=True to replace it, or use a new path.")
+    return _Target(path, "image", _replaceable_entries(path, written))
+
+
+def _carries_marker(folder: Path) -> bool:
+    """Whether the group metadata in ``folder`` carries this package's marker (which is not proof: see below)."""
+    try:
+        attrs = _read_attrs(folder)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(attrs, dict) and _MARKER_KEY in attrs
+
+
+def _read_attrs(path: Path) -> dict | None:
+    """The attributes of the Zarr group in ``path`` (v3 or v2), or None if it holds no group metadata."""
+    if (path / "zarr.json").is_file():
+        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    if (path / ".zattrs").is_file():
+        return json.loads((path / ".zattrs").read_text())
+    if (path / ".zgroup").is_file():
+        return {}
+    return None
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
+
+
+def _replaceable_entries(folder: Path, written: Sequence[str]) -> tuple[str, ...]:
+    """The entries of ``folder`` that overwriting its image may delete: the one rule of what this module deletes.
+
+    ``folder`` holds an earlier image. The ``data_helpers`` marker in its attributes is data on disk like any
+    other (it may have been copied, edited or forged), so it is never trusted on its own. An overwrite may
+    delete entries of ``folder`` only if all of this holds:
+
+    1. the group metadata (``zarr.json``; or ``.zgroup`` and ``.zattrs``) are regular files holding one
+       OME-Zarr multiscale and the marker, a dict whose ``levels`` are exactly that multiscale's dataset paths;
+    2. every dataset path is a plain name (no ``/`` or ``\\``, not absolute, not ``.``, ``..`` or hidden),
+       so it names a direct child of ``folder``;
+    3. each such child that exists is a real folder (not a link) holding one Zarr array and nothing else:
+       its metadata (``zarr.json``; or ``.zarray`` and ``.zattrs``) and files whose names are chunk keys of
+       that array's chunk-key encoding (``c/0/0/0`` or ``c.0.0.0`` in Zarr v3, ``0.0.0`` or ``0/0/0`` in v2);
+    4. no entry the new image writes (``written``) is taken by anything else.
+
+    The entries returned are then the group metadata files and those level folders. Any other entry of the
+    folder (your notes, a folder of analyses, even one named like a level) is never touched. If a condition
+    fails, :class:`FileExistsError` names the entry that broke it, and nothing is deleted.
+    """
+
+    def refuse(why: str) -> FileExistsError:
+        return FileExistsError(f"{folder} is not replaced: {why}. Nothing was written and nothing was deleted; "
+                               "move the entry (or the whole image) away yourself, or write to a new path.")
+
+    zarr_format = 3 if os.path.lexists(folder / "zarr.json") else 2
+    metadata = _GROUP_METADATA[zarr_format]
+    docs = {}
+    for name in metadata:
+        file = folder / name
+        if file.is_symlink() or not file.is_file():
+            raise refuse(f"its group metadata {name} is {'a link' if file.is_symlink() else 'missing'}")
+        try:
+            docs[name] = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise refuse(f"its group metadata {name} cannot be read as JSON ({error})") from None
+        if not isinstance(docs[name], dict):
+            raise refuse(f"its group metadata {name} is not a JSON object")
+    if zarr_format == 3:
+        if docs["zarr.json"].get("node_type") != "group":
+            raise refuse("its zarr.json is not the metadata of a Zarr group")
+        attrs = docs["zarr.json"].get("attributes", {})
+        ome = attrs.get("ome") if isinstance(attrs, dict) else None
+        multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
+    else:
+        attrs = docs[".zattrs"]
+        multiscales = attrs.get("multiscales")
+    marker = attrs.get(_MARKER_KEY) if isinstance(attrs, dict) else None
+    if not isinstance(marker, dict):
+        raise refuse(f"its attribute {_MARKER_KEY!r} is {type(marker).__name__} {marker!r:.80}, not the record "
+                     "this package writes")
+    if not isinstance(multiscales, list) or len(multiscales) != 1 or not isinstance(multiscales[0], dict) \
+            or not isinstance(multiscales[0].get("datasets"), list):
+        raise refuse("its OME-Zarr metadata does not hold exactly one multiscale with a list of datasets")
+    paths = [ds.get("path") if isinstance(ds, dict) else None for ds in multiscales[0]["datasets"]]
+    for p in paths:
+        if not isinstance(p, str) or not _PLAIN_NAME.fullmatch(p) or p in ("zarr.json",):
+            raise refuse(f"its dataset path {p!r} is not the plain name of a folder inside the image")
+    if len(set(paths)) != len(paths):
+        raise refuse(f"its dataset paths {paths} repeat a name")
+    levels = marker.get("levels")
+    if not isinstance(levels, list) or sorted(map(str, levels)) != sorted(paths) \
+            or not all(isinstance(x, str) for x in levels):
+        odd = sorted({repr(x) for x in levels} - {repr(p) for p in paths}) if isinstance(levels, list) else [repr(levels)]
+        raise refuse(f"its marker names the levels {levels!r:.200}, which are not the image's dataset paths "
+                     f"{paths}{' (odd: ' + ', '.join(odd) + ')' if odd else ''}")
+    replace = list(metadata)
+    for p in paths:
+        node = folder / p
+        if not os.path.lexists(node):
+            continue  # a level already gone: nothing to delete
+        if node.is_symlink() or not node.is_dir():
+            raise refuse(f"its level {p} is {'a link' if node.is_symlink() else 'a file'}, not a folder of array chunks")
+        problem = _array_node_problem(node)
+        if problem is not None:
+            raise refuse(f"its level {p} is not only a Zarr array: {problem}")
+        replace.append(p)
+    for name in written:
+        if os.path.lexists(folder / name) and name not in replace:
+            raise refuse(f"{name} is in the way: the new image needs that name, and {folder / name} is not part of "
+                         "the earlier image (it is not one of its dataset paths)")
+    return tuple(replace)
+
+
+def _array_node_problem(node: Path) -> str | None:
+    """What in ``node`` is not part of one Zarr array (its metadata and its chunk keys), or None if nothing is."""
+    if (node / "zarr.json").is_file() and not (node / "zarr.json").is_symlink():
+        own = {"zarr.json"}
+        meta_file = node / "zarr.json"
+    elif (node / ".zarray").is_file() and not (node / ".zarray").is_symlink():
+        own = {".zarray", ".zattrs"}
+        meta_file = node / ".zarray"
+    else:
+        return f"{node.name}/ has no array metadata (zarr.json or .zarray)"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta_file.name == "zarr.json" and meta.get("node_type") != "array":
+            return f"{node.name}/zarr.json is not the metadata of an array"
+        ndim = len(meta["shape"])
+        if meta_file.name == "zarr.json":
+            encoding = meta.get("chunk_key_encoding", {"name": "default"})
+            prefix = "c" if encoding["name"] == "default" else "" if encoding["name"] == "v2" else None
+            separator = encoding.get("configuration", {}).get("separator", "/" if prefix == "c" else ".")
+        else:
+            prefix, separator = "", meta.get("dimension_separator") or "."
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return f"its array metadata {node.name}/{meta_file.name} cannot be read ({error!r})"
+    if prefix is None or separator not in ("/", ".") or ndim < 1:
+        return f"{node.name}/{meta_file.name} has a chunk-key encoding this package does not write"
+    sep = re.escape(separator)
+    if prefix:
+        key = re.compile(rf"c(?:{sep}[0-9]+){{{ndim}}}")
+        folder = re.compile(rf"c(?:/[0-9]+){{0,{ndim - 1}}}") if separator == "/" else None
+    else:
+        key = re.compile(rf"[0-9]+(?:{sep}[0-9]+){{{ndim - 1}}}")
+        folder = re.compile(rf"[0-9]+(?:/[0-9]+){{0,{ndim - 2}}}") if separator == "/" and ndim > 1 else None
+    pending = [(node, "")]
+    while pending:
+        here, rel = pending.pop()
+        with os.scandir(here) as entries:
+            for entry in entries:
+                name = rel + entry.name
+                if entry.is_symlink():
+                    return f"{node.name}/{name} is a link"
+                if entry.is_dir(follow_symlinks=False):
+                    if folder is None or not folder.fullmatch(name):
+                        return f"{node.name}/{name}/ is not a folder of chunk keys"
+                    pending.append((Path(entry.path), name + "/"))
+                elif not entry.is_file(follow_symlinks=False):
+                    return f"{node.name}/{name} is not a regular file"
+                elif not (rel == "" and entry.name in own) and not key.fullmatch(name):
+                    return f"{node.name}/{name} is not a chunk of the array"
+    return None
+
+
+# -- step 4: write into staging
+
+
+def _make_staging(target: Path) -> Path:
+    """Create the hidden sibling folder that the image is written into, recording which process owns it.
+
+    First removes staging folders of the same target left by a process that is no longer running (killed
+    during a write), and says so with a :class:`RuntimeWarning`.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(target)
+    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    (staging / _STAGING_OWNER).write_text(json.dumps(_this_process()) + "\n")
+    return staging
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove a staging folder made by this call (after a failure); it holds only what this call wrote."""
+    if staging.is_dir() and not staging.is_symlink():
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove ``.<target>.partial-*`` folders whose recorded writer is no longer running.
+
+    Only folders that this package made are removed: a real folder with the target's staging name, an owner
+    record naming a process that has ended (or whose process id now belongs to a later process), and only
+    entries a staging folder can hold (group metadata, level folders, the intermediate ``_rechunk.zarr``).
+    """
+    for entry in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        owner = _read_owner(entry / _STAGING_OWNER)
+        if owner is None or _owner_alive(owner):
+            continue
+        allowed = {_STAGING_OWNER, "_rechunk.zarr", *_GROUP_METADATA[2], *_GROUP_METADATA[3]}
+        if not all(child.name in allowed or child.name.isdigit() for child in entry.iterdir()):
+            continue
+        shutil.rmtree(entry)
+        warnings.warn(f"removed {entry.name} next to {target}: an unfinished write by process {owner['pid']}, which "
+                      "is no longer running.", RuntimeWarning, stacklevel=4)
+
+
+def _this_process() -> dict:
+    return {"writer": "data_helpers", "pid": os.getpid(), "started": _process_start(os.getpid())}
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if unknown."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _read_owner(file: Path) -> dict | None:
+    """The owner record in a staging folder or lock file, or None if it is not one this package wrote."""
+    try:
+        owner = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(owner, dict) or owner.get("writer") != "data_helpers" or not _is_whole_number(owner.get("pid")) \
+            or not isinstance(owner.get("started"), (int, float, type(None))) or owner["pid"] <= 0:
+        return None
+    return owner
+
+
+def _owner_alive(owner: dict) -> bool:
+    """Whether the process that wrote ``owner`` is still running (unknown counts as running)."""
+    pid, started = owner["pid"], owner["started"]
+    if pid == os.getpid():
+        now = _process_start(pid)
+        return started is None or now is None or abs(now - started) < 1.0
+    try:
+        import psutil
+    except ImportError:
+        if os.name != "posix":
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    if not psutil.pid_exists(pid):
+        return False
+    now = _process_start(pid)
+    return started is None or now is None or abs(now - started) < 1.0  # else the pid belongs to a later process
 
 
 class _Progress(Callback):
@@ -418,47 +935,6 @@ class _Progress(Callback):
 
     def _finish(self, dsk, state, errored):
         self.progress.stop()
-
-
-def _is_own_image(path: Path) -> bool:
-    try:
-        attrs = _read_attrs(path)
-    except (ValueError, OSError):
-        return False
-    return attrs is not None and _MARKER_KEY in attrs and ("ome" in attrs or "multiscales" in attrs)
-
-
-def _own_entries(path: Path) -> list[Path]:
-    """The entries of an image folder that this package wrote: metadata files and level arrays."""
-    attrs = _read_attrs(path)
-    written = attrs[_MARKER_KEY].get("levels", [])
-    names = {"zarr.json", ".zattrs", ".zgroup", ".zmetadata"} | {str(p) for p in written}
-    return [path / n for n in sorted(names) if (path / n).exists()]
-
-
-def _read_attrs(path: Path) -> dict | None:
-    """The attributes of the Zarr group in ``path`` (v3 or v2), or None if it holds no group metadata."""
-    if (path / "zarr.json").is_file():
-        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    if (path / ".zattrs").is_file():
-        return json.loads((path / ".zattrs").read_text())
-    if (path / ".zgroup").is_file():
-        return {}
-    return None
-
-
-def _check_target(path: Path, overwrite: bool) -> None:
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is a file, not a folder; choose another path for the image.")
-    if not path.exists() or not any(path.iterdir()):
-        return
-    if not _is_own_image(path):
-        raise FileExistsError(
-            f"{path} is not empty and is not an OME-Zarr image written by data_helpers, so nothing was written "
-            "and nothing was deleted. Write to a new path, or move its contents away yourself if you are sure."
-        )
-    if not overwrite:
-        raise FileExistsError(f"{path} already holds an OME-Zarr image; pass overwrite=True to replace it, or use a new path.")
 
 
 def _multiscale_metadata(
@@ -486,6 +962,199 @@ def _multiscale_metadata(
     if version == "0.4":
         multiscale = {"version": "0.4", **multiscale}
     return multiscale
+
+
+def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
+    """Write every level and the metadata into ``staging``, a block at a time."""
+    source, chunk_shape, shape = request.source, request.chunks, plan.shapes[0]
+    factors, level_shapes = plan.factors, plan.shapes
+    if request.zarr_format == 3:
+        compressors = zarr.codecs.BloscCodec(cname="zstd", clevel=request.clevel, shuffle="shuffle")
+        extra = {"dimension_names": request.dims}
+    else:
+        from numcodecs import Blosc
+
+        compressors = Blosc(cname="zstd", clevel=request.clevel, shuffle=Blosc.SHUFFLE)
+        extra = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+    group = zarr.create_group(staging, zarr_format=request.zarr_format)
+    arrays = [
+        group.create_array(
+            name,
+            shape=level_shape,
+            chunks=tuple(min(c, n) for c, n in zip(chunk_shape, level_shape)),
+            dtype=source.dtype,
+            compressors=compressors,
+            fill_value=0,
+            config={"write_empty_chunks": True},
+            **extra,
+        )
+        for name, level_shape in zip(plan.names, level_shapes)
+    ]
+    first_step = tuple(f // p for f, p in zip(factors[1], factors[0])) if len(factors) > 1 else (1,) * len(shape)
+    first_block = tuple(min(c * st, n) for c, st, n in zip(chunk_shape, first_step, shape))
+    inter = _staging_chunks(tuple(source.chunksize), first_block, shape, source.dtype.itemsize, _STAGING_BUDGET)
+    if inter is not None:
+        copy_chunks = tuple(c if c < b else min(n, -(-i // c) * c)
+                            for c, i, b, n in zip(inter, source.chunksize, first_block, shape))
+        copy = zarr.create_array(staging / "_rechunk.zarr", shape=shape, dtype=source.dtype, chunks=inter,
+                                 compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),
+                                 config={"write_empty_chunks": True})
+        _copy_in_slabs(source.rechunk(copy_chunks), copy, request.show_progress)
+        source = da.from_zarr(copy)
+    stages = [(0, source.rechunk(chunk_shape))] if len(factors) == 1 else []
+    for level in range(1, len(factors)):
+        # Level 1 is made from the input blocks while they are in memory, which also writes level 0;
+        # each later level is read back from the one just written, a block of step x chunk at a time.
+        step = tuple(f // p for f, p in zip(factors[level], factors[level - 1]))
+        above = level_shapes[level - 1]
+        block = tuple(min(c * st, n) for c, st, n in zip(chunk_shape, step, above))
+        src = source.rechunk(block) if level == 1 else da.from_zarr(arrays[level - 1], chunks=block)
+        out_chunks = tuple(tuple(b // st for b in bc) for bc, st in zip(src.chunks, step))
+        also_write = arrays[0] if level == 1 else None
+        stages.append((level, src.map_blocks(_downsample_and_store, step, request.method, also_write,
+                                             dtype=src.dtype, chunks=out_chunks)))
+    for level, result in stages:
+        label = "levels 0 and 1" if level == 1 else f"level {level}"
+        bar = _Progress(f"{label} of {len(factors) - 1}: {' x '.join(map(str, level_shapes[level]))}")
+        with dask.config.set(scheduler="threads"), (bar if request.show_progress else contextlib.nullcontext()):
+            da.store(result, arrays[level], lock=False)
+    multiscale = _multiscale_metadata(request.name, request.dims, request.units, plan.scales, plan.translations,
+                                      request.method, request.version, request.kind)
+    marker = {"version": _package_version(), "levels": list(plan.names)}
+    if request.zarr_format == 3:
+        group.attrs.put({"ome": {"version": "0.5", "multiscales": [multiscale]}, _MARKER_KEY: marker})
+    else:
+        group.attrs.put({"multiscales": [multiscale], _MARKER_KEY: marker})
+    if (staging / "_rechunk.zarr").exists():
+        shutil.rmtree(staging / "_rechunk.zarr")  # the intermediate copy made above, inside this call's staging folder
+
+
+# -- step 5: commit
+
+
+def _commit(staging: Path, target: _Target, written: Sequence[str]) -> None:
+    """Move the finished image from ``staging`` into place; of two writes to one path, only one gets in.
+
+    Under a lock file next to the target (held for the few renames of this step): a new path is created with
+    an exclusive ``mkdir`` (a second write gets :class:`FileExistsError`), then the staging folder replaces it in
+    one rename. An earlier image's entries, checked again by :func:`_replaceable_entries`, are moved aside,
+    the new entries moved in (group metadata last), and the old ones deleted only then; if a move fails,
+    everything is moved back, so the old image stays complete.
+    """
+    path = target.path
+    with _commit_lock(path):
+        (staging / _STAGING_OWNER).unlink()
+        if target.state in ("new", "empty") and not os.path.lexists(path):
+            if target.state == "empty":
+                raise FileExistsError(f"{path} was removed while the image was written; nothing was written.")
+            try:
+                path.mkdir()  # exclusive: the one atomic step that decides who wins
+            except FileExistsError:
+                raise FileExistsError(f"{path} was created by another write while this one ran, so this image "
+                                      "was discarded; nothing was written or deleted.") from None
+            try:
+                _move_onto_empty_folder(staging, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # the folder made just above, if it is still empty
+                raise
+        elif target.state == "new":
+            raise FileExistsError(f"{path} was created by another write while this one ran, so this image was "
+                                  "discarded; nothing was written or deleted.")
+        elif target.state == "empty":
+            if path.is_symlink() or not path.is_dir() or any(path.iterdir()):
+                raise FileExistsError(f"{path} is no longer an empty folder (something was put there while the "
+                                      "image was written), so this image was discarded; nothing was deleted.")
+            _move_onto_empty_folder(staging, path)
+        else:
+            _swap_entries(staging, path, _replaceable_entries(path, written))
+
+
+def _move_onto_empty_folder(staging: Path, path: Path) -> None:
+    if os.name == "posix":
+        try:
+            os.rename(staging, path)  # replaces the empty folder in one step; fails if it is no longer empty
+        except OSError as error:
+            raise FileExistsError(f"{path} is no longer an empty folder ({error.strerror}), so this image was "
+                                  "discarded; nothing was deleted.") from None
+    else:
+        for name in _commit_order(staging):
+            os.rename(staging / name, path / name)
+        staging.rmdir()
+
+
+def _commit_order(staging: Path) -> list[str]:
+    """The entries of a staging folder, level folders first and group metadata last."""
+    names = sorted(p.name for p in staging.iterdir())
+    return [n for n in names if n not in ("zarr.json", ".zgroup", ".zattrs")] + \
+        [n for n in (".zgroup", ".zattrs", "zarr.json") if n in names]
+
+
+def _swap_entries(staging: Path, path: Path, replace: Sequence[str]) -> None:
+    """Replace the entries ``replace`` of ``path`` by those of ``staging``; on failure, put everything back."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for name in replace:
+            os.rename(path / name, trash / name)
+            moved_out.append(name)
+        for name in _commit_order(staging):
+            if os.path.lexists(path / name):
+                raise FileExistsError(f"{path / name} appeared while the image was written; nothing was replaced.")
+            os.rename(staging / name, path / name)
+            moved_in.append(name)
+    except BaseException:
+        for name in reversed(moved_in):
+            os.rename(path / name, staging / name)
+        for name in reversed(moved_out):
+            os.rename(trash / name, path / name)
+        trash.rmdir()
+        raise
+    shutil.rmtree(trash)  # holds only the entries _replaceable_entries allowed
+    staging.rmdir()
+
+
+@contextlib.contextmanager
+def _commit_lock(path: Path):
+    """Hold ``.<name>.lock`` next to ``path`` while committing; a lock left by a process that died is removed."""
+    lock = path.parent / f".{path.name}.lock"
+    for attempt in (1, 2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            owner = _read_owner(lock)
+            if attempt == 1 and owner is not None and not _owner_alive(owner):
+                lock.unlink(missing_ok=True)
+                warnings.warn(f"removed {lock.name} next to {path}: the lock of a write by process {owner['pid']}, "
+                              "which is no longer running.", RuntimeWarning, stacklevel=5)
+                continue
+            holder = f"process {owner['pid']}" if owner else "another write"
+            raise FileExistsError(f"another write to {path} is being committed right now ({holder} holds "
+                                  f"{lock}), so this image was discarded and nothing was changed; "
+                                  "run it again once that write has finished.") from None
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps(_this_process()) + "\n")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _own_nbytes(folder: Path, names: Sequence[str]) -> int:
+    """Bytes of the files under the entries ``names`` of ``folder`` (the image's own), links not followed."""
+    total = 0
+    for name in names:
+        entry = folder / name
+        if entry.is_symlink():
+            continue
+        if entry.is_file():
+            total += entry.stat().st_size
+        for root, _, files in os.walk(entry):
+            total += sum(os.lstat(os.path.join(root, f)).st_size for f in files
+                         if not os.path.islink(os.path.join(root, f)))
+    return total
 
 
 def write_ome_zarr(
@@ -535,10 +1204,12 @@ def write_ome_zarr(
         segmentation: integers that name regions). It sets the default ``method``.
     method
         How each block of 2 (or 2×2, 2×2×2) voxels becomes one: ``"mean"``
-        (default for intensity), ``"mode"`` (the most frequent value; default for
-        labels, which must never be averaged), ``"nearest"`` or ``"max"``.
+        (default for intensity), ``"mode"`` (the most frequent value, ties to the
+        smallest; default for labels, which must never be averaged),
+        ``"nearest"`` or ``"max"``. The mean of integers is exact for every
+        integer type, rounded half up (1.5 becomes 2, -1.5 becomes -1).
     chunks
-        Chunk length per axis, or one integer for all space axes. Default
+        Chunk length per axis, or one whole number for all space axes. Default
         128 for space axes (4 MiB at 16 bit) and 1 for t and c; clipped to the shape.
     n_levels
         Number of pyramid levels including full resolution. Default: halve
@@ -553,13 +1224,17 @@ def write_ome_zarr(
         Blosc runs Zstandard at level ``2 * clevel - 1``, so the default 3 is
         Zstandard level 5.
     translation
-        Physical position of the first voxel's centre, per space axis. Default 0.
-        Lower levels are shifted by half a voxel so that they stay aligned.
+        Physical position of the first voxel's centre, per space axis (finite
+        numbers). Default 0. Lower levels are shifted by half a voxel so that
+        they stay aligned.
     time_unit, time_step
-        Unit and interval of a ``t`` axis, if there is one.
+        Unit and interval (positive, finite) of a ``t`` axis, if there is one.
     overwrite
-        Replace an image that this function wrote earlier at ``path``. Other
-        files in the folder are left alone. Never deletes anything else.
+        Replace an image that this function wrote earlier at ``path``. Only its
+        group metadata and its level folders are replaced, and only after
+        checking on disk that each level folder holds one Zarr array and nothing
+        else; every other entry of the folder is left alone. See the rule in the
+        package README ("What may be deleted").
     progress
         Show a progress bar. Default: only for inputs of 256 MiB or more.
 
@@ -575,8 +1250,11 @@ def write_ome_zarr(
     UnitError
         If a unit is unknown (with a suggestion).
     FileExistsError
-        If ``path`` is not empty and not an image this function wrote, or holds
-        one and ``overwrite`` is ``False``. Nothing is written or deleted then.
+        If ``path`` is a file or a link, is not empty and not an image this
+        function wrote, holds one and ``overwrite`` is ``False``, holds one with
+        an entry that an overwrite may not delete (the message names it), or was
+        created by another write at the same time. These are found before
+        anything is computed (except the last); nothing is written or deleted then.
 
     Examples
     --------
@@ -596,138 +1274,33 @@ def write_ome_zarr(
     >>> image.units
     ('micrometer', 'micrometer', 'micrometer')
     """
-    target = Path(path)
-    if version not in ("0.4", "0.5"):
-        raise OmeZarrError(f"version must be '0.4' (Zarr v2) or '0.5' (Zarr v3), got {version!r}.")
-    if kind not in _DEFAULT_METHOD:
-        raise OmeZarrError(f"kind must be 'intensity' or 'labels', got {kind!r}.")
-    method = method or _DEFAULT_METHOD[kind]
-    if method not in METHODS:
-        raise OmeZarrError(f"method must be one of {METHODS}, got {method!r}.")
-    if kind == "labels" and method == "mean":
-        raise OmeZarrError("labels must not be averaged (the mean of labels 1 and 3 is a label 2 that is not there); use method='mode' or 'nearest'.")
-    if not isinstance(clevel, (int, np.integer)) or not 1 <= clevel <= 9:
-        raise OmeZarrError(f"clevel must be an integer from 1 to 9, got {clevel!r}.")
-    ndim = len(getattr(data, "shape", ()))
-    dims = _check_dims(dims, ndim)
-    spatial = [d for d in dims if d in ("z", "y", "x")]
-    voxel = _per_axis("voxel_size", voxel_size, spatial)
-    if not all(v > 0 and math.isfinite(v) for v in voxel):
-        raise OmeZarrError(f"voxel_size must be positive and finite, got {voxel}.")
-    origin = _per_axis("translation", 0.0 if translation is None else translation, spatial)
-    space_unit = normalize_unit(unit, "space")
-    t_unit = normalize_unit(time_unit, "time") if "t" in dims else None
-    if kind == "labels" and getattr(data, "dtype", np.dtype("f")).kind not in "biu":
-        raise OmeZarrError(f"labels need an integer dtype, got {data.dtype}; convert with data.astype(np.uint32).")
-
-    shape = tuple(int(n) for n in data.shape)
-    if chunks is None:
-        chunks = DEFAULT_CHUNK
-    if isinstance(chunks, (int, np.integer)):
-        chunk_shape = tuple(int(chunks) if d in spatial else 1 for d in dims)
-    else:
-        chunk_shape = tuple(int(c) for c in chunks)
-        if len(chunk_shape) != ndim:
-            raise OmeZarrError(f"chunks {chunk_shape} has {len(chunk_shape)} lengths but the array has {ndim} dimensions {dims}.")
-    if any(c < 1 for c in chunk_shape):
-        raise OmeZarrError(f"chunk lengths must be at least 1, got {chunk_shape}.")
-    chunk_shape = tuple(min(c, n) for c, n in zip(chunk_shape, shape))
-    name = name or target.name.removesuffix(".zarr").removesuffix(".ome")
-
-    _check_target(target, overwrite)
-    source = _as_dask(data, chunk_shape)
-
-    full_voxel = [time_step if d == "t" else 1.0 if d == "c" else voxel[spatial.index(d)] for d in dims]
-    factors = plan_pyramid(shape, dims, voxel, chunk_shape, n_levels)
-    scales = [tuple(v * f for v, f in zip(full_voxel, fac)) for fac in factors]
-    full_origin = [0.0 if d in ("t", "c") else origin[spatial.index(d)] for d in dims]
-    translations = [tuple(o + (s - v) / 2 for o, s, v in zip(full_origin, scale, full_voxel)) for scale in scales]
-    units = tuple(t_unit if d == "t" else None if d == "c" else space_unit for d in dims)
-
-    zarr_format = 2 if version == "0.4" else 3
-    if zarr_format == 3:
-        compressors = zarr.codecs.BloscCodec(cname="zstd", clevel=int(clevel), shuffle="shuffle")
-        extra = {"dimension_names": dims}
-    else:
-        from numcodecs import Blosc
-
-        compressors = Blosc(cname="zstd", clevel=int(clevel), shuffle=Blosc.SHUFFLE)
-        extra = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
-    show = progress if progress is not None else source.nbytes >= _PROGRESS_MIN_BYTES
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    request = _check_arguments(
+        data, path, voxel_size=voxel_size, unit=unit, dims=dims, name=name, kind=kind, method=method, chunks=chunks,
+        n_levels=n_levels, version=version, clevel=clevel, translation=translation, time_unit=time_unit,
+        time_step=time_step, overwrite=overwrite, progress=progress,
+    )
+    plan = _plan_levels(request)
+    written = _written_names(request, plan)
+    target = _check_target(request.target, request.overwrite, written)
+    staging = _make_staging(request.target)
     try:
-        group = zarr.create_group(staging, zarr_format=zarr_format)
-        level_shapes = [shape]
-        for prev, fac in zip(factors, factors[1:]):
-            level_shapes.append(tuple(n // (f // p) for n, f, p in zip(level_shapes[-1], fac, prev)))
-        arrays = [
-            group.create_array(
-                str(level),
-                shape=level_shape,
-                chunks=tuple(min(c, n) for c, n in zip(chunk_shape, level_shape)),
-                dtype=source.dtype,
-                compressors=compressors,
-                fill_value=0,
-                config={"write_empty_chunks": True},
-                **extra,
-            )
-            for level, level_shape in enumerate(level_shapes)
-        ]
-        first_step = tuple(f // p for f, p in zip(factors[1], factors[0])) if len(factors) > 1 else (1,) * ndim
-        first_block = tuple(min(c * st, n) for c, st, n in zip(chunk_shape, first_step, shape))
-        inter = _staging_chunks(tuple(source.chunksize), first_block, shape, source.dtype.itemsize, _STAGING_BUDGET)
-        if inter is not None:
-            copy_chunks = tuple(c if c < b else min(n, -(-i // c) * c)
-                                for c, i, b, n in zip(inter, source.chunksize, first_block, shape))
-            copy = zarr.create_array(staging / "_rechunk.zarr", shape=shape, dtype=source.dtype, chunks=inter,
-                                     compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),
-                                     config={"write_empty_chunks": True})
-            _copy_in_slabs(source.rechunk(copy_chunks), copy, show)
-            source = da.from_zarr(copy)
-        stages = [(0, source.rechunk(chunk_shape))] if len(factors) == 1 else []
-        for level in range(1, len(factors)):
-            # Level 1 is made from the input blocks while they are in memory, which also writes level 0;
-            # each later level is read back from the one just written, a block of step x chunk at a time.
-            step = tuple(f // p for f, p in zip(factors[level], factors[level - 1]))
-            above = level_shapes[level - 1]
-            block = tuple(min(c * st, n) for c, st, n in zip(chunk_shape, step, above))
-            src = source.rechunk(block) if level == 1 else da.from_zarr(arrays[level - 1], chunks=block)
-            out_chunks = tuple(tuple(b // st for b in bc) for bc, st in zip(src.chunks, step))
-            also_write = arrays[0] if level == 1 else None
-            stages.append((level, src.map_blocks(_downsample_and_store, step, method, also_write,
-                                                 dtype=src.dtype, chunks=out_chunks)))
-        for level, result in stages:
-            label = "levels 0 and 1" if level == 1 else f"level {level}"
-            bar = _Progress(f"{label} of {len(factors) - 1}: {' x '.join(map(str, level_shapes[level]))}")
-            with dask.config.set(scheduler="threads"), (bar if show else contextlib.nullcontext()):
-                da.store(result, arrays[level], lock=False)
-        multiscale = _multiscale_metadata(name, dims, units, scales, translations, method, version, kind)
-        marker = {"version": _package_version(), "levels": [str(i) for i in range(len(factors))]}
-        if zarr_format == 3:
-            group.attrs.put({"ome": {"version": "0.5", "multiscales": [multiscale]}, _MARKER_KEY: marker})
-        else:
-            group.attrs.put({"multiscales": [multiscale], _MARKER_KEY: marker})
-        if (staging / "_rechunk.zarr").exists():
-            shutil.rmtree(staging / "_rechunk.zarr")  # the intermediate copy made above, inside our own staging folder
-        _move_into_place(staging, target)
+        _write_staging(request, plan, staging)
+        _commit(staging, target, written)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # only the staging folder this call created
+        _remove_staging(staging)  # only the staging folder this call created
         raise
-    stored = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     return OmeZarrImage(
-        path=target,
-        version=version,
-        dims=dims,
-        units=units,
-        shapes=tuple(level_shapes),
-        scales=tuple(scales),
-        translations=tuple(translations),
-        chunks=chunk_shape,
-        dtype=np.dtype(source.dtype),
-        method=method,
-        nbytes_stored=stored,
+        path=request.target,
+        version=request.version,
+        dims=request.dims,
+        units=request.units,
+        shapes=plan.shapes,
+        scales=plan.scales,
+        translations=plan.translations,
+        chunks=request.chunks,
+        dtype=np.dtype(request.source.dtype),
+        method=request.method,
+        nbytes_stored=_own_nbytes(request.target, written),
     )
 
 
@@ -737,33 +1310,13 @@ def _package_version() -> str:
     return __version__
 
 
-def _move_into_place(staging: Path, target: Path) -> None:
-    if not target.exists():
-        staging.rename(target)
-        return
-    # target is empty or holds an image this package wrote (checked before writing): swap our entries only
-    if any(target.iterdir()):
-        if not _is_own_image(target):  # changed since the check: refuse rather than delete
-            raise FileExistsError(f"{target} changed during the write and is no longer an image written by data_helpers.")
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        for entry in _own_entries(target):
-            entry.rename(trash / entry.name)
-        for entry in staging.iterdir():
-            entry.rename(target / entry.name)
-        shutil.rmtree(trash)
-        staging.rmdir()
-    else:
-        target.rmdir()
-        staging.rename(target)
-
-
 def read_ome_metadata(path: str | os.PathLike) -> dict:
     """Return the OME-Zarr metadata of an image folder, for version 0.4 or 0.5 alike.
 
     Parameters
     ----------
     path
-        An OME-Zarr image folder.
+        An OME-Zarr image folder, or its ``http(s)://`` or ``s3://`` URL.
 
     Returns
     -------
@@ -787,11 +1340,17 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     >>> meta["version"], [a["unit"] for a in meta["multiscales"][0]["axes"]]
     ('0.4', ['nanometer', 'nanometer'])
     """
-    root = Path(path)
-    attrs = _read_attrs(root)
+    if isinstance(path, str) and "://" in path:  # http(s):// and s3:// URLs, read as the validator reads them
+        from data_helpers.storeaccess import read_attributes
+
+        root, (zarr_format, attrs) = path, read_attributes(path)
+    else:
+        root = Path(path)
+        attrs = _read_attrs(root)
+        zarr_format = 3 if (root / "zarr.json").is_file() else 2
     if attrs is None:
         raise FileNotFoundError(f"{root} holds no Zarr metadata (zarr.json, .zattrs or .zgroup); is this the image folder?")
-    if (root / "zarr.json").is_file():
+    if zarr_format == 3:
         ome = attrs.get("ome")
         if not isinstance(ome, dict) or "multiscales" not in ome:
             raise OmeZarrError(f"{root} is a Zarr v3 node without OME-Zarr 'ome.multiscales' attributes.")

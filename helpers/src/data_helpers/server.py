@@ -3,27 +3,82 @@
 It serves one folder, read-only, on a loopback address only (127.0.0.1 by
 default), from a background thread. It answers ``GET`` and ``HEAD``, including
 single byte-range requests (``Range: bytes=a-b``), which remote Zarr readers use.
+
+What it serves, exactly:
+
+* Only regular files inside the folder. A symbolic link is followed only when
+  its target is inside the folder too; special files (pipes, devices) are not
+  served. A URL that leaves the folder (``..``) gets ``404``.
+* No hidden names: a path with a part that starts with ``.`` gets ``404``,
+  except Zarr version 2's own metadata files (``.zarray``, ``.zattrs``,
+  ``.zgroup``, ``.zmetadata``) as the last part.
+* A folder is answered with its ``index.html`` if it has one; otherwise with
+  ``403``, unless ``list_directories=True`` asks for a listing (which leaves
+  out hidden names and links that lead out of the folder).
+* A URL with a NUL byte (``%00``) gets ``400``.
+
+Each request is handled in its own thread, and the operating system queues up
+to :data:`LISTEN_BACKLOG` connections that arrive at once, so a reader that
+sends many requests in parallel (as zarr does) is not slowed by the server.
 """
 
 from __future__ import annotations
 
+import collections
+import email.utils
+import errno
+import html
 import http.server
 import ipaddress
 import os
+import stat
+import sys
 import threading
 import time
+import urllib.parse
 from functools import partial
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["LocalServer", "serve_directory"]
+__all__ = ["LISTEN_BACKLOG", "REQUEST_LOG_LIMIT", "LocalServer", "serve_directory"]
+
+#: Connections the operating system queues for the server while it is busy
+#: accepting others. The old default of 5 made some of 50 parallel requests
+#: wait a second or more for a retry of their connection.
+LISTEN_BACKLOG = 128
+#: The most requests kept in :attr:`LocalServer.requests`; older ones are dropped.
+REQUEST_LOG_LIMIT = 10_000
+#: Hidden names that are served all the same: the metadata files of Zarr version 2.
+ZARR_DOTFILES = frozenset({".zarray", ".zattrs", ".zgroup", ".zmetadata"})
 
 
 class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files, with single byte ranges, and no log line per request."""
+    """Regular files inside one folder, with single byte ranges, and no log line per request."""
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+    def _target(self, url_path: str) -> Path | None:
+        """The file or folder a URL path names, or None if it may not be served."""
+        root = Path(self.directory)
+        parts = []
+        pieces = url_path.split("/")
+        for i, part in enumerate(pieces):
+            if part in ("", "."):
+                continue
+            last = i == len(pieces) - 1
+            if part == ".." or "\\" in part or (os.altsep and os.altsep in part):
+                return None
+            if part.startswith(".") and not (last and part in ZARR_DOTFILES):
+                return None
+            parts.append(part)
+        try:
+            target = root.joinpath(*parts).resolve(strict=True)
+        except (OSError, RuntimeError):  # missing, a loop of links, ...
+            return None
+        if target != root and root not in target.parents:
+            return None  # a link that leads out of the folder
+        return target
 
     def send_head(self):  # type: ignore[override]
         self._range = None
@@ -33,38 +88,97 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
         latency = getattr(self.server, "latency", 0.0)
         if latency:
             time.sleep(latency)  # stands in for a network round trip
+        url_path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
+        if "\x00" in url_path or "\x00" in self.path:
+            self.send_error(400, "NUL byte in the URL")
+            return None
+        target = self._target(url_path)
+        if target is None:
+            self.send_error(404, "File not found")
+            return None
+        if target.is_dir():
+            if not url_path.endswith("/"):
+                parts = urllib.parse.urlsplit(self.path)
+                self.send_response(301)
+                self.send_header("Location", urllib.parse.urlunsplit(parts._replace(path=parts.path + "/")))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            index = self._target(url_path + "index.html")
+            if index is not None and index.is_file():
+                target = index
+            elif getattr(self.server, "list_directories", False):
+                return self._listing(target, url_path)
+            else:
+                self.send_error(403, "Directory listings are off")
+                return None
+        try:
+            # O_NONBLOCK: opening a named pipe must not wait for a writer; no effect on files
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            f = os.fdopen(os.open(target, flags), "rb")  # closed by the caller (do_GET / do_HEAD)
+        except OSError:
+            self.send_error(404, "File not found")
+            return None
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):  # a pipe or a device: never read
+            f.close()
+            self.send_error(404, "File not found")
+            return None
+        size = st.st_size
         header = self.headers.get("Range")
         if header and header.startswith("bytes=") and "," not in header:
-            path = self.translate_path(self.path)
-            if os.path.isfile(path):
-                size = os.path.getsize(path)
-                start_s, _, end_s = header[len("bytes="):].partition("-")
-                try:
-                    if start_s == "":  # suffix range: the last N bytes
-                        start, end = max(0, size - int(end_s)), size - 1
-                    else:
-                        start = int(start_s)
-                        end = min(int(end_s), size - 1) if end_s else size - 1
-                except ValueError:
-                    self.send_error(400, "Malformed Range header")
-                    return None
-                if start >= size or start > end:
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{size}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
-                f = open(path, "rb")  # noqa: SIM115 - closed by copyfile's caller
-                f.seek(start)
-                self._range = (start, end)
-                self.send_response(206)
-                self.send_header("Content-Type", self.guess_type(path))
-                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-                self.send_header("Content-Length", str(end - start + 1))
-                self.send_header("Accept-Ranges", "bytes")
+            start_s, _, end_s = header[len("bytes="):].partition("-")
+            try:
+                if start_s == "":  # suffix range: the last N bytes
+                    start, end = max(0, size - int(end_s)), size - 1
+                else:
+                    start = int(start_s)
+                    end = min(int(end_s), size - 1) if end_s else size - 1
+            except ValueError:
+                f.close()
+                self.send_error(400, "Malformed Range header")
+                return None
+            if start >= size or start > end:
+                f.close()
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
                 self.end_headers()
-                return f
-        return super().send_head()
+                return None
+            f.seek(start)
+            self._range = (start, end)
+            self.send_response(206)
+            self.send_header("Content-Type", self.guess_type(str(target)))
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.send_header("Content-Length", str(end - start + 1))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            return f
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(target)))
+        self.send_header("Content-Length", str(size))
+        self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
+        self.end_headers()
+        return f
+
+    def _listing(self, folder: Path, url_path: str):
+        import io
+
+        names = []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            shown = self._target(url_path + entry.name)
+            if shown is not None:
+                names.append(entry.name + ("/" if shown.is_dir() else ""))
+        title = html.escape(f"Listing of {url_path}")
+        items = "".join(
+            f'<li><a href="{urllib.parse.quote(n)}">{html.escape(n)}</a></li>' for n in names
+        )
+        body = f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1><ul>{items}</ul></body></html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
 
     def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
         if getattr(self, "_range", None) is None:
@@ -85,14 +199,17 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
+    # On Windows, SO_REUSEADDR would let a second server take a port in use.
+    allow_reuse_address = sys.platform != "win32"
 
 
 class LocalServer:
     """Serve a folder over HTTP on a loopback address, in a background thread.
 
     Use it as a context manager (see :func:`serve_directory`), or call
-    :meth:`start` and :meth:`stop`.
+    :meth:`start` and :meth:`stop`. What is served, and what is refused, is
+    described in :mod:`data_helpers.server`.
 
     Parameters
     ----------
@@ -108,21 +225,34 @@ class LocalServer:
         round trip of a real network (about 0.01-0.1 s to a cloud store). Default 0.
         Requests are served in parallel, so the wait does not add up across
         concurrent requests, as on a real network.
+    list_directories
+        Answer a folder without ``index.html`` with a listing of its files
+        (hidden names left out). Default ``False``: such a folder gets ``403``.
 
     Examples
     --------
+    >>> import pathlib, tempfile, urllib.request
     >>> from data_helpers import LocalServer
-    >>> server = LocalServer(".").start()
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "hello.txt").write_text("hi")
+    >>> server = LocalServer(folder).start()
     >>> server.url.startswith("http://127.0.0.1:")
     True
-    >>> import urllib.request
-    >>> _ = urllib.request.urlopen(server.url + "/").read()
+    >>> urllib.request.urlopen(server.url + "/hello.txt").read()
+    b'hi'
     >>> server.requests
-    [('GET', '/', None)]
+    [('GET', '/hello.txt', None)]
     >>> server.stop()
     """
 
-    def __init__(self, directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        list_directories: bool = False,
+    ):
         directory = Path(directory)
         if not directory.is_dir():
             raise FileNotFoundError(
@@ -140,24 +270,30 @@ class LocalServer:
                 f"host={host!r} is not a loopback address. This server only listens on "
                 f"this machine: use '127.0.0.1' (the default), '::1' or 'localhost'."
             )
-        if not isinstance(port, int) or not 0 <= port <= 65535:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port={port!r} must be an integer from 0 to 65535 (0 picks a free port).")
-        if not isinstance(latency, (int, float)) or not 0 <= latency <= 10:
+        if not isinstance(latency, (int, float)) or isinstance(latency, bool) or not 0 <= latency <= 10:
             raise ValueError(f"latency={latency!r} must be a number of seconds from 0 to 10.")
+        if not isinstance(list_directories, bool):
+            raise ValueError(f"list_directories={list_directories!r} must be True or False.")
         self.directory = directory.resolve()
         self.host = host
         self.port = port
         self.latency = float(latency)
+        self.list_directories = list_directories
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._requests: list[tuple[str, str, str | None]] = []
+        self._requests: collections.deque[tuple[str, str, str | None]] = collections.deque(
+            maxlen=REQUEST_LOG_LIMIT
+        )
 
     @property
     def requests(self) -> list[tuple[str, str, str | None]]:
-        """Every request served so far, oldest first: ``(method, path, Range header or None)``.
+        """The requests served so far, oldest first: ``(method, path, Range header or None)``.
 
         Use it to see what a reader fetched, e.g. which chunks of a remote Zarr
-        array; :meth:`clear_requests` starts a new count.
+        array; :meth:`clear_requests` starts a new count. Only the last
+        :data:`REQUEST_LOG_LIMIT` requests are kept, and :meth:`stop` forgets them.
         """
         return list(self._requests)
 
@@ -174,7 +310,14 @@ class LocalServer:
         return f"http://{host}:{self._httpd.server_address[1]}"
 
     def start(self) -> "LocalServer":
-        """Start serving in a background thread and return ``self``."""
+        """Start serving in a background thread and return ``self``.
+
+        Raises
+        ------
+        OSError
+            If the port is already in use (``errno.EADDRINUSE``), with a message
+            that says how to choose another.
+        """
         if self._httpd is not None:
             return self
         handler = partial(_QuietRangeHandler, directory=str(self.directory))
@@ -186,9 +329,20 @@ class LocalServer:
                 address_family = socket.AF_INET6
 
             server_class = _Server6
-        self._httpd = server_class((self.host, self.port), handler)
+        try:
+            self._httpd = server_class((self.host, self.port), handler)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)):
+                raise OSError(
+                    exc.errno,
+                    f"Port {self.port} on {self.host} is already in use, by another "
+                    f"server or program. Stop it, or choose another port (port 0, or "
+                    f"--port 0 on the command line, picks a free one).",
+                ) from None
+            raise
         self._httpd.request_log = self._requests
         self._httpd.latency = self.latency
+        self._httpd.list_directories = self.list_directories
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name=f"LocalServer({self.directory})", daemon=True
         )
@@ -196,7 +350,7 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
-        """Stop the server and free its port."""
+        """Stop the server, free its port and forget the recorded requests."""
         if self._httpd is None:
             return
         self._httpd.shutdown()
@@ -205,6 +359,7 @@ class LocalServer:
             self._thread.join(timeout=5)
         self._httpd = None
         self._thread = None
+        self._requests.clear()
 
     def __enter__(self) -> "LocalServer":
         return self.start()
@@ -223,22 +378,28 @@ class LocalServer:
 
 
 def serve_directory(
-    directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0
+    directory: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    latency: float = 0.0,
+    list_directories: bool = False,
 ) -> LocalServer:
     """Serve a folder over HTTP on loopback; use it in a ``with`` block.
 
     Parameters
     ----------
-    directory, host, port, latency
+    directory, host, port, latency, list_directories
         See :class:`LocalServer`.
 
     Examples
     --------
-    >>> import urllib.request
+    >>> import pathlib, tempfile, urllib.request
     >>> from data_helpers import serve_directory
-    >>> with serve_directory(".") as server:
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "index.html").write_text("<p>hello</p>")
+    >>> with serve_directory(folder) as server:
     ...     status = urllib.request.urlopen(server.url + "/").status
     >>> status
     200
     """
-    return LocalServer(directory, host=host, port=port, latency=latency)
+    return LocalServer(directory, host=host, port=port, latency=latency, list_directories=list_directories)

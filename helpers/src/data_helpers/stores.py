@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 __all__ = ["list_files", "show_tree"]
@@ -64,6 +65,10 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6, max_depth: int | 
     shows each folder's metadata files, the first few other entries, and a
     summary line for the rest, with the total size of every folder.
 
+    Symbolic links are shown as links (``name -> target``) and never followed,
+    so a link that points back up the tree cannot make the listing endless;
+    sizes and file counts are those of the regular files only.
+
     Parameters
     ----------
     folder
@@ -115,14 +120,26 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6, max_depth: int | 
         raise ValueError(f"max_depth must be None or an integer of at least 1, got {max_depth!r}.")
 
     def totals(path: Path) -> tuple[int, int]:
-        files = [p for p in path.rglob("*") if p.is_file()]
-        return sum(p.stat().st_size for p in files), len(files)
+        size = count = 0
+        for parent, _dirs, names in os.walk(path):  # never descends into linked folders
+            for name in names:
+                st = os.lstat(os.path.join(parent, name))
+                if stat.S_ISREG(st.st_mode):
+                    size += st.st_size
+                    count += 1
+        return size, count
 
     def natural(p: Path):
         # metadata first, then folders and files in numeric order where names are numbers
         meta = p.name.startswith(".") or p.name.endswith(".json")
         parts = [int(t) if t.isdigit() else t for t in p.name.replace(".", " . ").split()]
         return (not meta, [(0, t) if isinstance(t, int) else (1, t) for t in parts])
+
+    def is_folder(p: Path) -> bool:
+        return not p.is_symlink() and p.is_dir()
+
+    def plural(n: int, word: str) -> str:
+        return f"{n:,} {word}{'s' if n != 1 else ''}"
 
     lines: list[str] = []
 
@@ -135,29 +152,33 @@ def show_tree(folder: str | os.PathLike, max_entries: int = 6, max_depth: int | 
         for i, entry in enumerate(shown):
             last = i == len(shown) - 1 and not hidden
             branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
-            if entry.is_dir():
+            if entry.is_symlink():
+                lines.append(f"{prefix}{branch}{entry.name} -> {os.readlink(entry)}  (link, not followed)")
+            elif entry.is_dir():
                 size, count = totals(entry)
-                lines.append(f"{prefix}{branch}{entry.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
+                lines.append(f"{prefix}{branch}{entry.name}/  ({size:,} bytes, {plural(count, 'file')})")
                 if max_depth is None or depth < max_depth:
                     walk(entry, prefix + indent, depth + 1)
             else:
-                lines.append(f"{prefix}{branch}{entry.name}  ({entry.stat().st_size:,} bytes)")
+                lines.append(f"{prefix}{branch}{entry.name}  ({entry.lstat().st_size:,} bytes)")
         if hidden:
-            n_files = sum(1 for e in hidden if e.is_file())
-            n_dirs = len(hidden) - n_files
-            size = sum(e.stat().st_size if e.is_file() else totals(e)[0] for e in hidden)
+            n_links = sum(1 for e in hidden if e.is_symlink())
+            n_dirs = sum(1 for e in hidden if is_folder(e))
+            n_files = len(hidden) - n_dirs - n_links
+            size = sum(
+                totals(e)[0] if is_folder(e) else e.lstat().st_size
+                for e in hidden
+                if not e.is_symlink()
+            )
             what = ", ".join(
-                part
-                for part in (
-                    f"{n_dirs:,} more folder{'s' if n_dirs != 1 else ''}" if n_dirs else "",
-                    f"{n_files:,} more file{'s' if n_files != 1 else ''}" if n_files else "",
-                )
-                if part
+                plural(n, f"more {word}")
+                for n, word in ((n_dirs, "folder"), (n_files, "file"), (n_links, "link"))
+                if n
             )
             lines.append(f"{prefix}└── ... {what}  ({size:,} bytes)")
 
     size, count = totals(root)
-    lines.append(f"{root.name}/  ({size:,} bytes, {count:,} file{'s' if count != 1 else ''})")
+    lines.append(f"{root.name}/  ({size:,} bytes, {plural(count, 'file')})")
     walk(root, "", 1)
     text = "\n".join(lines)
     print(text)

@@ -1,0 +1,158 @@
+"""data_helpers.omezarr: every level of every pyramid equals a plain NumPy reference, for every dtype and shape."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+
+import numpy as np
+import pytest
+import zarr
+
+from data_helpers import write_ome_zarr
+from data_helpers.omezarr import METHODS, _block_mean, _downsample_block
+
+INT_DTYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"]
+DTYPES = [*INT_DTYPES, "float32", "float64", "bool"]
+
+
+def reference_level(above: np.ndarray, step: tuple[int, ...], method: str) -> np.ndarray:
+    """The next level from the one above, the slow and obvious way, with Python integers for means."""
+    trimmed = above[tuple(slice(0, (n // s) * s) for n, s in zip(above.shape, step))]
+    if method == "nearest":
+        return trimmed[tuple(slice(None, None, s) for s in step)]
+    out_shape = tuple(n // s for n, s in zip(trimmed.shape, step))
+    split = [x for n, s in zip(trimmed.shape, step) for x in (n // s, s)]
+    order = list(range(0, len(split), 2)) + list(range(1, len(split), 2))
+    blocks = trimmed.reshape(split).transpose(order).reshape(out_shape + (-1,))
+    count = blocks.shape[-1]
+    if method == "max":
+        return blocks.max(axis=-1)
+    out = np.empty(out_shape, above.dtype)
+    for index in np.ndindex(out_shape):
+        values = blocks[index]
+        if method == "mode":
+            uniq, counts = np.unique(values, return_counts=True)
+            out[index] = uniq[np.argmax(counts)]  # the first of the most frequent: the smallest
+        elif above.dtype.kind == "b":
+            out[index] = 2 * int(values.sum()) >= count
+        elif above.dtype.kind in "iu":
+            total = sum(int(v) for v in values)  # exact, whatever the dtype
+            out[index] = (2 * total + count) // (2 * count)  # floor(mean + 1/2)
+        else:
+            out[index] = values.astype(np.float64).mean()
+    return out
+
+
+def random_data(rng, shape, dtype, method):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if method == "mode":  # few values, so that blocks have a most frequent one and ties
+        return rng.integers(0, 4, shape).astype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    return (rng.standard_normal(shape) * 1000).astype(dtype)
+
+
+def cases():
+    """Every dtype with every method, each on a seeded odd shape and chunk size (3D and 2D)."""
+    rng = np.random.default_rng(20261125)
+    shapes = [(65, 33, 17), (129, 5, 7), (3, 64, 65), (17, 31, 97), (33, 33, 33), (130, 66), (65, 129), (9, 200)]
+    chunk_sizes = [32, 64, 7, 16, 5, 8, 13]
+    out = []
+    for dtype in DTYPES:
+        for method in METHODS:
+            shape = shapes[rng.integers(len(shapes))]
+            chunk = min(int(chunk_sizes[rng.integers(len(chunk_sizes))]), max(shape) // 2)  # at least 2 levels
+            out.append(pytest.param(dtype, method, shape, chunk, id=f"{dtype}-{method}-{'x'.join(map(str, shape))}-c{chunk}"))
+    return out
+
+
+@pytest.mark.parametrize("dtype, method, shape, chunk", cases())
+def test_every_level_equals_a_numpy_reference(tmp_path, dtype, method, shape, chunk):
+    rng = np.random.default_rng(zlib.crc32(f"{dtype}-{method}-{shape}-{chunk}".encode()))
+    data = random_data(rng, shape, dtype, method)
+    image = write_ome_zarr(data, tmp_path / "p.ome.zarr", voxel_size=1, chunks=chunk, method=method)
+    assert image.n_levels >= 2
+    group = zarr.open_group(image.path, mode="r")
+    level = data
+    for i, (scale, previous) in enumerate(zip(image.scales, (image.scales[0], *image.scales))):
+        if i:
+            step = tuple(round(s / p) for s, p in zip(scale, previous))
+            level = reference_level(level, step, method)
+        written = group[str(i)][:]
+        assert written.shape == level.shape == image.shapes[i]
+        assert written.dtype == data.dtype
+        if data.dtype.kind == "f":
+            # sums taken in another order: equal to a few units in the last place of values near 1000
+            np.testing.assert_allclose(written, level, rtol=1e-6, atol=1e-3 if data.dtype == np.float32 else 1e-9)
+        else:
+            np.testing.assert_array_equal(written, level, err_msg=f"level {i}")
+
+
+@pytest.mark.parametrize("length, chunk", [(65, 32), (129, 64), (33, 16), (3, 2), (97, 48)])
+@pytest.mark.parametrize("method", METHODS)
+def test_labels_and_every_method_work_on_odd_lengths(tmp_path, length, chunk, method):
+    """65 voxels in chunks of 32 leaves a last block of one voxel; it once crashed the mode."""
+    data = (np.arange(length * 6).reshape(6, length) % 5).astype(np.uint32)
+    kind = "intensity" if method in ("mean", "max") else "labels"
+    image = write_ome_zarr(data, tmp_path / "l.ome.zarr", voxel_size=1, chunks=chunk, dims="yx", kind=kind, method=method)
+    assert image.shapes[1] == (3, length // 2)
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_integer_means_are_exact_at_the_extremes(dtype):
+    info = np.iinfo(dtype)
+    for value in {info.max, info.min, info.max - 1, info.min + 1, 0}:
+        block = np.full((2, 2, 2), value, dtype)
+        assert _block_mean(block, (2, 2, 2)).item() == value
+    # seven of the largest value and one less: the mean is max - 1/8, which rounds up to max
+    block = np.array([info.max] * 7 + [info.max - 1], dtype).reshape(2, 2, 2)
+    assert _block_mean(block, (2, 2, 2)).item() == info.max
+
+
+def test_int64_and_uint64_means_do_not_overflow_or_lose_precision(tmp_path):
+    constant = np.full((4, 4, 4), 2**62, np.int64)
+    image = write_ome_zarr(constant, tmp_path / "c.ome.zarr", voxel_size=1, chunks=2)
+    assert int(zarr.open_array(image.path / "1", mode="r")[0, 0, 0]) == 2**62
+    big = np.array([2**53 + 1, 2**53 + 3, 2**63 + 5, 2**64 - 1], np.uint64).reshape(2, 2)
+    expected = (2**53 + 1 + 2**53 + 3 + 2**63 + 5 + 2**64 - 1 + 2) // 4
+    assert _block_mean(big, (2, 2)).item() == expected  # float64 would give a multiple of 2**11 here
+    assert expected % 2**11 != 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_means_do_not_overflow(dtype):
+    largest = np.finfo(dtype).max
+    block = np.full((2, 2, 2), largest, dtype)
+    assert _block_mean(block, (2, 2, 2)).item() == largest
+    mixed = np.array([largest, largest, largest / 2, -largest], dtype).reshape(2, 2)
+    assert _block_mean(mixed, (2, 2)).item() == pytest.approx(float(largest) * 0.375, rel=1e-6)
+
+
+@pytest.mark.parametrize("values, expected", [([1, 2], 2), ([-1, -2], -1), ([-3, -2, 5, 6], 2), ([0, 0, 0, 1], 0),
+                                              ([0, 0, 1, 1], 1), ([-1, -1, -1, 0], -1)])
+def test_mean_rounds_half_up(values, expected):
+    block = np.array(values, np.int64).reshape(1, -1)
+    assert _block_mean(block, (1, len(values))).item() == expected
+    assert _block_mean(block.astype(np.int16), (1, len(values))).item() == expected
+
+
+def test_a_block_thinner_than_its_step_gives_an_empty_block():
+    for method in METHODS:
+        out = _downsample_block(np.ones((1, 4, 4), np.uint8), (2, 2, 2), method)
+        assert out.shape == (0, 2, 2) and out.dtype == np.uint8
+
+
+def test_no_nan_or_infinity_reaches_the_metadata(tmp_path):
+    image = write_ome_zarr(np.ones((8, 8), np.float32), tmp_path / "f.ome.zarr", voxel_size=1e-300, chunks=2)
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the metadata")
+
+    doc = json.loads((image.path / "zarr.json").read_text(), parse_constant=refuse)
+    scales = [ds["coordinateTransformations"][0]["scale"] for ds in doc["attributes"]["ome"]["multiscales"][0]["datasets"]]
+    assert all(math.isfinite(s) and s > 0 for scale in scales for s in scale)
