@@ -36,6 +36,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 STRICT = os.environ.get("TEXTBOOK_STRICT", "") == "1"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "notebooks: runs every chapter's cells twice in one kernel (slow; needs the sample data)"
+    )
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip the test, or fail it when TEXTBOOK_STRICT=1 (as in CI)."""
     if STRICT:

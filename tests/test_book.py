@@ -6,6 +6,7 @@ Source checks run anywhere. Checks of the built site need ``_build/html`` (run
 
 from __future__ import annotations
 
+import os
 import re
 
 import jupytext
@@ -84,6 +85,75 @@ def test_error_cells_are_tagged_and_few(file):
     assert len(tagged) <= max(3, len(cells) // 5), f"{file}: too many cells may raise"
 
 
+#: Longest code line shown on the page; longer ones are cut off at the right of the code box.
+MAX_CODE_LINE = 100
+
+#: Sections still to be reworked by their own issue (the validator's verdicts), left out of the checks of
+#: code width and absolute paths until then: {file: (markdown heading, its HTML id, the next H2's HTML id)}.
+#: Remove the entry when that section uses output_path and relative paths.
+PENDING_SECTIONS = {"book/creating-chunked-datasets": ("## Validating data", "validating-data", "exercises")}
+
+
+def _without_pending_section(file: str, text: str, html: bool = False) -> str:
+    if file not in PENDING_SECTIONS:
+        return text
+    heading, section_id, next_id = PENDING_SECTIONS[file]
+    if html:
+        start, end = text.index(f'<section id="{section_id}">'), text.index(f'<section id="{next_id}">')
+        return text[:start] + text[end:]
+    start = text.index(f"\n{heading}\n")
+    end = text.index("\n## ", start + len(heading) + 2)
+    return text[:start] + text[end:]
+
+
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_visible_code_lines_fit_the_page(file):
+    text = _without_pending_section(file, (REPO / f"{file}.md").read_text())
+    too_long = [
+        f"{len(line)} characters: {line.strip()[:60]}"
+        for cell in jupytext.reads(text, fmt="md:myst").cells
+        if cell.cell_type == "code" and "remove-cell" not in cell.metadata.get("tags", [])
+        for line in cell.source.splitlines()
+        if len(line) > MAX_CODE_LINE
+    ]
+    assert not too_long, f"{file}: code lines over {MAX_CODE_LINE} characters:\n" + "\n".join(too_long)
+
+
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_glued_numbers_come_from_hidden_cells(file):
+    """glue() prints name = value for notebook readers; on the website only removed cells may do that."""
+    for cell in _cells(file):
+        if cell.cell_type == "code" and re.search(r"^\s*glue\(", cell.source, flags=re.MULTILINE):
+            assert "remove-cell" in cell.metadata.get("tags", []), f"{file}: glue() in a shown cell:\n{cell.source[:200]}"
+    imports = "\n".join(c.source for c in _cells(file) if c.cell_type == "code")
+    assert "from myst_nb import glue" not in imports, f"{file}: use data_helpers.claims.glue"
+
+
+#: Patterns in a hidden assert that mean it checks a measured time (or a speed).
+TIMING = re.compile(r'seconds|MB/s|\["(write|full read|scroll|unaligned|rewrite one chunk)"\]|\bt_[yzb]\b|_ms\b')
+
+
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_timing_claims_go_through_check_claim(file):
+    """A bare assert on a timing would stop a reader's Run All on a slow machine; check_claim warns there."""
+    for cell in _cells(file):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith("assert ") and TIMING.search(line):
+                pytest.fail(f"{file}: a timing assert that should be check_claim(...): {line.strip()}")
+
+
+def test_no_chapter_describes_how_the_book_was_made():
+    phrases = ("while this chapter was written", "every build of this book", "the builds of this book",
+               "first version of", "Mermaid", "book's environment does not install", "planned next",
+               "a later chapter measures", "rest of the book writes")
+    for file in TOC_FILES:
+        text = (REPO / f"{file}.md").read_text()
+        found = [p for p in phrases if p.lower() in text.lower()]
+        assert not found, f"{file}: {found}"
+
+
 # -- the built site -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def built():
@@ -96,6 +166,19 @@ def built():
 @pytest.mark.parametrize("file", TOC_FILES)
 def test_page_was_built(built, file):
     assert (built / f"{file}.html").is_file()
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("file", TOC_FILES)
+def test_pages_show_no_absolute_paths_of_the_build_machine(built, file):
+    """Outputs show paths relative to the repository or the chapter's folder, never this machine's."""
+    from data_helpers import cache_dir
+
+    html = _without_pending_section(file, (built / f"{file}.html").read_text(), html=True)
+    for path in {str(REPO), str(REPO.resolve()), str(cache_dir()), str(cache_dir().resolve())}:
+        assert path not in html, f"{file}.html shows the absolute path {path}"
+    home = os.path.expanduser("~")
+    assert f"{home}/" not in html or home == "/", f"{file}.html shows a path in the home folder {home}"
 
 
 @pytest.mark.book

@@ -165,3 +165,46 @@ def test_page_renders_without_errors(site, browser, name, path, title, has_code)
     if has_code:
         assert figures, f"{path}: a chapter with code shows no figure"
     assert all(img["alt"] for img in figures), f"figures without alt text on {path}: {figures}"
+
+
+def _open(site, browser, path: str, width: int, height: int):
+    """A page of the built site in a fresh context of the given size, outside requests blocked."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.route("**/*", lambda route: route.continue_() if _is_local(route.request.url) else route.abort())
+    page = context.new_page()
+    page.goto(f"{site.url}/{path}", wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return context, page
+
+
+@pytest.mark.parametrize(("name", "path", "title", "has_code"), PAGES, ids=[p[0] for p in PAGES])
+def test_tables_fit_at_1280_px(site, browser, name, path, title, has_code):
+    """Every table in the text is fully visible at 1280 px: no column cut off or hidden behind a scroll bar."""
+    context, page = _open(site, browser, path, 1280, 900)
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('article table')]
+                .filter(t => t.scrollWidth > t.clientWidth + 1)
+                .map(t => (t.querySelector('th, td') || t).innerText.slice(0, 40))"""
+    )
+    context.close()
+    assert not clipped, f"{path}: tables wider than the page at 1280 px: {clipped}"
+
+
+@pytest.mark.parametrize(("name", "path", "title", "has_code"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_fits_a_phone(site, browser, name, path, title, has_code):
+    """At phone width the page itself never scrolls sideways; wide tables and code scroll inside their box."""
+    context, page = _open(site, browser, path, 390, 844)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_load_state("networkidle")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    unboxed = page.evaluate(
+        """() => [...document.querySelectorAll('article table')]
+                .filter(t => t.scrollWidth > t.clientWidth + 1 && getComputedStyle(t).overflowX !== 'auto')
+                .length"""
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    context.close()
+    assert overflow <= 1, f"{path}: the page is {overflow} px wider than a 390 px phone screen"
+    assert unboxed == 0, f"{path}: {unboxed} wide table(s) that do not scroll inside their own box"

@@ -62,3 +62,17 @@ def test_rejects_bad_voxel_size(voxel):
 def test_rejects_index_outside():
     with pytest.raises(ValueError, match="outside"):
         show_slices(np.zeros((2, 2, 2)), index=(0, 0, 5))
+
+
+def test_book_style_sets_legible_defaults_and_can_be_undone():
+    from data_helpers.plotting import BOOK_STYLE, use_book_style
+
+    before = dict(matplotlib.rcParams)
+    previous = use_book_style()
+    try:
+        assert matplotlib.rcParams["figure.dpi"] >= 144 and matplotlib.rcParams["font.size"] >= 12
+        fig = plt.figure(figsize=(8, 4))
+        assert fig.dpi == BOOK_STYLE["figure.dpi"]  # 8 in -> 1152 px: sharp when scaled to a page
+    finally:
+        matplotlib.rcParams.update(previous)
+    assert {k: matplotlib.rcParams[k] for k in BOOK_STYLE} == {k: before[k] for k in BOOK_STYLE}

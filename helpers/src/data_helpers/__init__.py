@@ -15,6 +15,7 @@ Modules, by concern:
 - :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
 - :mod:`data_helpers.budget` - a chapter's peak memory against its budget.
+- :mod:`data_helpers.claims` - numbers glued into the prose, and timing claims (strict in the build).
 
 The sample heart image is derived from the Human Organ Atlas (HiP-CT),
 licensed CC-BY-4.0. Cite: Walsh, C. L. et al. Imaging intact human organs with

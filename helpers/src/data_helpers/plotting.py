@@ -10,7 +10,49 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["show_slices"]
+__all__ = ["BOOK_STYLE", "show_slices", "use_book_style"]
+
+#: Matplotlib settings for figures that stay legible on a page and on a phone:
+#: twice the pixels of a screen figure (sharp when the page scales it down) and
+#: fonts a size larger than matplotlib's default.
+BOOK_STYLE: dict[str, Any] = {
+    "figure.dpi": 144,
+    "savefig.dpi": 144,
+    "font.size": 12,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+}
+
+
+def use_book_style() -> dict[str, Any]:
+    """Set matplotlib's resolution and font sizes for figures on a page and a phone.
+
+    Call it once at the top of a chapter. It changes only the settings in
+    :data:`BOOK_STYLE` and returns the values they had before, so that
+    ``matplotlib.rcParams.update(previous)`` undoes it.
+
+    Returns
+    -------
+    dict
+        The previous values of the settings that were changed.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> from data_helpers.plotting import use_book_style
+    >>> previous = use_book_style()
+    >>> matplotlib.rcParams["font.size"]
+    12.0
+    >>> matplotlib.rcParams.update(previous)
+    """
+    import matplotlib
+
+    previous = {key: matplotlib.rcParams[key] for key in BOOK_STYLE}
+    matplotlib.rcParams.update(BOOK_STYLE)
+    return previous
 
 
 def show_slices(
