@@ -46,13 +46,16 @@ def _free_port() -> int:
 
 
 def _settings(folder: Path) -> None:
-    """JupyterLab user settings: chapters open as notebooks, no autosave, no news."""
+    """JupyterLab user settings: chapters open as notebooks, no autosave, no news, no windowing."""
     plugins = {
         "@jupyterlab/docmanager-extension/plugin": {
             "defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"},
             "autosave": False,
         },
         "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        # Render every cell: with windowing, cells scrolled out of view (the top, after Run All) are
+        # left empty in the page, and their text cannot be checked.
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
     }
     for name, values in plugins.items():
         path = folder / f"{name}.jupyterlab-settings"
@@ -147,6 +150,10 @@ def test_chapter_runs_in_jupyterlab_with_myst_rendered_and_numbers_in_view(lab):
         rendered = page.evaluate(
             "() => [...document.querySelectorAll('.jp-MarkdownCell')].map(c => c.innerText).join('\\n')"
         )
+        unrendered = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-MarkdownCell')].filter(c => !c.innerText.trim()).length"
+        )
+        assert unrendered == 0, f"{unrendered} Markdown cells are not rendered in the page (windowing?)"
         printed = page.locator(".jp-OutputArea-output", has_text="heart_shape = 120 × 120 × 139")
         assert printed.count() == 1, "the glue cell did not print heart_shape = ... in JupyterLab"
         paragraph = page.locator(".jp-MarkdownCell", has_text="voxels of type")
