@@ -11,13 +11,15 @@ from __future__ import annotations
 import sys
 import time
 
+from data_helpers.errors import BookError
+
 __all__ = ["BINDER_MEMORY_GIB", "MemoryBudgetError", "check_memory_budget", "elapsed_seconds", "peak_memory_bytes"]
 
 #: Memory of a free Binder session: the budget of every chapter.
 BINDER_MEMORY_GIB = 2.0
 
 
-class MemoryBudgetError(RuntimeError):
+class MemoryBudgetError(BookError, RuntimeError):
     """The process used more memory than the chapter's budget."""
 
 

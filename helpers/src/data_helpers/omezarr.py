@@ -55,6 +55,7 @@ from dask.callbacks import Callback
 
 from data_helpers.chunking import format_bytes
 from data_helpers.units import normalize_unit
+from data_helpers.errors import BookError
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -82,7 +83,7 @@ _PROGRESS_MIN_BYTES = 256 * 2**20
 _STAGING_BUDGET = 128 * 2**20  # bytes of input one block may need before the input is copied into better chunks
 
 
-class OmeZarrError(ValueError):
+class OmeZarrError(BookError, ValueError):
     """The input or the target of an OME-Zarr write is not valid; the message says how to fix it."""
 
 

@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from data_helpers.storeaccess import StoreAccessError, StoreReader, clean_key, join_key, open_store
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
+from data_helpers.errors import BookError
 
 __all__ = ["InvalidOmeZarrError", "Problem", "ValidationReport", "validate_ome_zarr"]
 
@@ -63,7 +64,7 @@ _ABSENT_CHUNKS_FIX = (
 )
 
 
-class InvalidOmeZarrError(ValueError):
+class InvalidOmeZarrError(BookError, ValueError):
     """An OME-Zarr node has problems; the message lists them."""
 
 
