@@ -55,6 +55,7 @@ class Exercise:
     title: str
     prompt: str = ""
     solution_text: str | None = None
+    solution_hidden: bool = False
     solution_code: list[str] = field(default_factory=list)
     hidden_code: bool = False
 
@@ -175,6 +176,9 @@ def _exercises(section: str) -> list[Exercise]:
             block = match.group(2)
             head = body[match.start():match.start() + 200].splitlines()[0].lower()
             if "dropdown" in head or "solution" in head or ":class: dropdown" in block:
+                exercise.solution_hidden = "{dropdown}" in head or bool(
+                    re.search(r"^:class:.*\bdropdown\b", block, flags=re.MULTILINE)
+                )
                 exercise.solution_text = re.sub(r"^:\w+:.*$", "", block, flags=re.MULTILINE).strip()
                 after = body[match.end():]
                 for cell in _CODE_CELL.finditer(after):
@@ -239,6 +243,8 @@ def frame_problems(frame: Frame) -> list[str]:
         if exercise.solution_text is None:
             problems.append(f"{where} has no solution in a dropdown (':::{{admonition}} Solution' + ':class: dropdown')")
             continue
+        if not exercise.solution_hidden:
+            problems.append(f"{where}: the solution is shown; hide it in a dropdown (':class: dropdown')")
         if not exercise.solution_text or PLACEHOLDERS.match(exercise.solution_text):
             problems.append(f"{where}: the solution's text is a placeholder: {exercise.solution_text!r}")
         if not exercise.solution_code:
