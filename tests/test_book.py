@@ -396,7 +396,7 @@ def test_built_chapter_map_and_workshop_show_each_chapters_own_time(built):
     home = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (built / "book" / "intro.html").read_text()))
     for frame in frames:
         row = f"{frame.title} .{{0,400}}? {chapter_frames.format_minutes(frame.read_minutes)} " \
-              f"{chapter_frames.format_minutes(frame.exercise_minutes)}"
+              f"{chapter_frames.format_minutes(frame.exercise_minutes)}".replace("\u00a0", " ")
         assert re.search(row.replace("(", r"\(").replace(")", r"\)"), home), f"the chapter map lacks {frame.title}"
     workshop = (built / "book" / "workshop.html").read_text()
     assert workshop.count("<table") >= 2 and frames[0].title in workshop

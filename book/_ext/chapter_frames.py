@@ -272,11 +272,11 @@ def chapter_frames(root: Path) -> list[Frame]:
 
 
 def format_minutes(minutes: int) -> str:
-    """``95`` → ``'1 h 35 min'``; ``45`` → ``'45 min'``."""
+    """``95`` → ``'1 h 35 min'``; ``45`` → ``'45 min'`` (with no-break spaces before the units)."""
     hours, rest = divmod(int(minutes), 60)
     if not hours:
-        return f"{rest} min"
-    return f"{hours} h" + (f" {rest:02d} min" if rest else "")
+        return f"{rest}\u00a0min"  # no-break spaces: a number and its unit stay on one line
+    return f"{hours}\u00a0h" + (f" {rest:02d}\u00a0min" if rest else "")
 
 
 # -- workshop schedules ---------------------------------------------------------------------------------
