@@ -293,10 +293,20 @@ def test_stop_ends_kept_alive_connections_and_their_threads(tmp_path):
         array = zarr.open_array(f"{server.url}/a.zarr", mode="r")
         assert array[:8, :8, :8].sum() > 0
         assert server.bytes_sent > 0
+        # a client that connects and then says nothing keeps one thread of the server waiting
+        import socket
+
+        idle = socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        for _ in range(100):
+            if [t for t in threading.enumerate() if t.name == "LocalServer connection"] != before:
+                break
+            time.sleep(0.05)
         assert [t for t in threading.enumerate() if t.name == "LocalServer connection"] != before
         server.clear_requests()
         assert server.bytes_sent == 0 and server.requests == []
     assert [t for t in threading.enumerate() if t.name == "LocalServer connection"] == before
+    assert idle.recv(10) == b""  # the server hung up on it
+    idle.close()
 
 
 def test_bytes_sent_counts_ranges_and_whole_files(tmp_path):
