@@ -97,3 +97,41 @@ def test_metadata_helpers_read_0_6_sequences_and_coordinate_systems():
     dataset = {"coordinateTransformations": [{"type": "sequence", "transformations": [
         {"type": "scale", "scale": [2, 2]}, {"type": "translation", "translation": [0.5, 0.5]}]}]}
     assert level_transform(dataset, 2) == ((2.0, 2.0), (0.5, 0.5))
+
+
+# -- s3://, from a loopback S3 server -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory, volume):
+    folder = tmp_path_factory.mktemp("s3src") / "img.ome.zarr"
+    write_ome_zarr(volume, folder, voxel_size=(2.0, 1.0, 1.0), unit="um", chunks=16)
+    return folder
+
+
+def test_over_s3_with_keys_only_the_chunks_of_a_slice_are_requested(image_folder, volume):
+    from data_helpers.s3server import LocalS3Server
+
+    with LocalS3Server("images") as s3:
+        url = s3.upload(image_folder, "img.ome.zarr")
+        level = open_ome_zarr(url, storage_options=s3.storage_options())
+        assert level.scale == (2.0, 1.0, 1.0) and level.location == f"{url}/0"
+        s3.clear_requests()
+        plane = level.data[20].compute()
+        chunk_gets = [p for m, p, _ in s3.requests if m == "GET" and "/0/c/" in p]
+    np.testing.assert_array_equal(plane, volume[20])
+    assert len(chunk_gets) == 4 * 3 == len(set(chunk_gets))
+
+
+def test_over_s3_anonymous_reads_need_a_public_bucket(image_folder, volume):
+    from data_helpers.s3server import LocalS3Server
+
+    with LocalS3Server("private") as s3:
+        url = s3.upload(image_folder, "img.ome.zarr")
+        with pytest.raises((PermissionError, FileNotFoundError, OmeZarrError)):
+            open_ome_zarr(url, storage_options=s3.storage_options(anon=True)).data.compute()
+    with LocalS3Server("public", public_read=True) as s3:
+        url = s3.upload(image_folder, "img.ome.zarr")
+        level = open_ome_zarr(url, level=-1, storage_options=s3.storage_options(anon=True))
+        assert level.level == level.n_levels - 1 > 0
+        assert level.data.compute().shape == level.shape

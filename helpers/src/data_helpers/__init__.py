@@ -4,6 +4,9 @@ Modules, by concern:
 
 - :mod:`data_helpers.datasets` - sample data: download, verify, cache, open.
 - :mod:`data_helpers.server` - a local HTTP server (mirrors, remote-data lessons, tests).
+- :mod:`data_helpers.s3server` - a local S3-compatible object store (remote-data lessons, tests).
+- :mod:`data_helpers.objectstore` - put a finished OME-Zarr image into an object store, root metadata last.
+- :mod:`data_helpers.netguard` - refuse network connections that would leave this machine.
 - :mod:`data_helpers.plotting` - figures of 3D images in physical units.
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
@@ -60,6 +63,8 @@ from data_helpers.reading import OmeZarrLevel, open_ome_zarr
 from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.server import LocalServer, serve_directory
+from data_helpers.s3server import LocalS3Server
+from data_helpers.objectstore import UploadReport, upload_ome_zarr
 from data_helpers.stores import list_files, show_tree
 from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
 from data_helpers.workspace import OutputFolderError, output_dir, output_path, repository_root
@@ -75,6 +80,7 @@ __all__ = [
     "DatasetInfo",
     "InvalidOmeZarrError",
     "LABEL_NAMES",
+    "LocalS3Server",
     "LocalServer",
     "METHODS",
     "OmeZarrError",
@@ -87,6 +93,7 @@ __all__ = [
     "TIME_UNITS",
     "TiffExport",
     "UnitError",
+    "UploadReport",
     "ValidationReport",
     "cache_dir",
     "chunk_layout",
@@ -116,6 +123,7 @@ __all__ = [
     "synthetic_labels",
     "synthetic_volume",
     "tiff_to_ome_zarr",
+    "upload_ome_zarr",
     "validate_ome_zarr",
     "write_ome_zarr",
 ]

@@ -165,11 +165,14 @@ def open_ome_zarr(
     axes_meta = multiscale_axes(multiscale)
     base = str(location).rstrip("/")
     array_location = f"{base}/{datasets[level]['path']}"
+    # OME-Zarr 0.4 is Zarr version 2, later versions Zarr 3: naming it spares the requests for the other
+    version = str(meta.get("version"))
+    zarr_format = 2 if version.startswith(("0.1", "0.2", "0.3", "0.4")) else 3 if version[:3] in ("0.5", "0.6") else None
     if remote:
         options = storage_options if array_location.lower().startswith("s3://") else None
-        array = zarr.open_array(array_location, mode="r", storage_options=options)
+        array = zarr.open_array(array_location, mode="r", storage_options=options, zarr_format=zarr_format)
     else:
-        array = zarr.open_array(Path(location) / datasets[level]["path"], mode="r")
+        array = zarr.open_array(Path(location) / datasets[level]["path"], mode="r", zarr_format=zarr_format)
     chunks = getattr(array, "shards", None) or array.chunks
     data = da.from_zarr(array, chunks=chunks)
     scale, translation = level_transform(datasets[level], array.ndim)
