@@ -221,8 +221,11 @@ def parse_frame(root: Path, doc: str, part: str = "") -> Frame:
     )
 
 
-def frame_problems(frame: Frame) -> list[str]:
-    """Everything missing from a chapter's frame, each as a sentence saying what to add."""
+def frame_problems(frame: Frame, last: bool = False) -> list[str]:
+    """Everything missing from a chapter's frame, each as a sentence saying what to add.
+
+    ``last``: the chapter is the last of the book, so its "What's next" has no next chapter to link.
+    """
     problems = []
     if len(frame.objectives) < 3:
         problems.append("the admonition at the top needs '**Learning objectives.**' followed by 3 to 6 bullets")
@@ -261,7 +264,7 @@ def frame_problems(frame: Frame) -> list[str]:
         problems.append(f"'## Key points' needs 3 to 6 bullets (found {len(frame.key_points)})")
     if not frame.whats_next:
         problems.append("the chapter needs a '## What's next' section")
-    elif "{doc}" not in frame.whats_next:
+    elif "{doc}" not in frame.whats_next and not last:
         problems.append("'## What's next' should link the next page with {doc}`...`")
     return problems
 
