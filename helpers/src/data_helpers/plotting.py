@@ -429,7 +429,8 @@ def contrast_limits(
     Examples
     --------
     >>> import numpy as np
-    >>> contrast_limits(np.arange(100.0).reshape(10, 10), percentiles=(10, 90))
+    >>> low, high = contrast_limits(np.arange(100.0).reshape(10, 10), percentiles=(10, 90))
+    >>> round(low, 1), round(high, 1)
     (9.9, 89.1)
     """
     try:
