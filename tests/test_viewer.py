@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import skip_or_fail
+from test_jupyterlab import lab  # noqa: F401  (the JupyterLab server fixture)
 from data_helpers import write_ome_zarr
 
 CHROMIUM = os.environ.get("TEXTBOOK_CHROMIUM", "/usr/bin/chromium")
@@ -120,3 +121,69 @@ def test_the_checks_see_a_missing_image(chromium, image_folder, tmp_path):
     panel = _panel(pixels)
     assert (panel > 150).mean() < 0.002, "an absent image should leave the panel empty"
     assert not any("/absent.ome.zarr/zarr.json" in r and r.startswith("200") for r in requests)
+
+
+# --- the z slider of the visualising chapter, in JupyterLab ---------------------------------------------
+
+
+def _slider_cell() -> str:
+    """The chapter's code cell that defines and shows the slider, as the reader runs it."""
+    import jupytext
+
+    from conftest import REPO
+
+    notebook = jupytext.read(REPO / "book" / "visualising.md")
+    cells = [c.source for c in notebook.cells if c.cell_type == "code" and "def z_slider" in c.source]
+    assert len(cells) == 1, "the chapter should have one cell that defines z_slider"
+    return cells[0]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(900)
+def test_the_chapter_slider_redraws_the_plane_in_jupyterlab(lab):
+    """The slider renders as a widget (not as text), and moving it draws another plane."""
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    from test_jupyterlab import CHROMIUM as LAB_CHROMIUM
+    from test_jupyterlab import LAUNCH_ARGS, _run_all
+
+    url, token, root = lab
+    setup = (
+        "import matplotlib.pyplot as plt\n"
+        "from pathlib import Path\n"
+        "from data_helpers import open_ome_zarr, synthetic_volume, write_ome_zarr\n"
+        "from data_helpers.plotting import contrast_limits, show_plane\n"
+        "image_path = Path('slider.ome.zarr')\n"
+        "if not image_path.exists():\n"
+        "    write_ome_zarr(synthetic_volume((32, 96, 96), chunks=32), image_path,\n"
+        "                   voxel_size=(2.0, 0.5, 0.5), unit='micrometer', chunks=32, progress=False)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
+                                               nbformat.v4.new_code_cell(_slider_cell())])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "slider.ipynb")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=LAB_CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/lab/tree/slider.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            _run_all(page)
+            page.wait_for_selector(".widget-slider", timeout=300_000)
+            image = page.locator(".jupyter-widgets-output-area img, .widget-output img").first
+            image.wait_for(timeout=120_000)
+            before = image.get_attribute("src")
+            label = page.locator(".widget-readout").first.inner_text()
+            page.locator(".widget-slider .noUi-handle").first.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "before => { const img = document.querySelector("
+                "'.jupyter-widgets-output-area img, .widget-output img');"
+                " return img && img.getAttribute('src') !== before; }",
+                arg=before, timeout=120_000,
+            )
+            after_label = page.locator(".widget-readout").first.inner_text()
+        finally:
+            browser.close()
+    assert int(after_label) == int(label) + 1, (label, after_label)
