@@ -54,6 +54,7 @@ from data_helpers.omezarr import (
     read_ome_metadata,
     write_ome_zarr,
 )
+from data_helpers.labels import write_labels
 from data_helpers.plotting import show_slices
 from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
@@ -113,5 +114,6 @@ __all__ = [
     "synthetic_volume",
     "tiff_to_ome_zarr",
     "validate_ome_zarr",
+    "write_labels",
     "write_ome_zarr",
 ]
