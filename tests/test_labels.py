@@ -263,3 +263,21 @@ def test_parent_written_by_ome_zarr_py(tmp_path, cells):
                      if t["type"] == "scale"]
     assert label.scales == tuple(parent_scales) and label.n_levels == 2
     assert validate_ome_zarr(path).ok
+
+
+def test_validator_warns_when_a_label_image_does_not_match_its_image(tmp_path, cells):
+    """A label image written by hand with another shape than its image: the validator names both shapes."""
+    image = _image(tmp_path)
+    write_labels(image, "cells", cells, colors={1: (255, 0, 0), 3: (0, 0, 255)})
+    assert not validate_ome_zarr(image).warnings
+    other = tmp_path / "other.ome.zarr"
+    write_ome_zarr(np.zeros((24, 40, 40), np.uint8), other, voxel_size=(2.0, 0.5, 0.5), unit="um", chunks=16)
+    label_zarr = image / "labels" / "cells"
+    for level in ("0", "1", "2", "3"):  # swap the label's arrays for arrays of another shape
+        if (other / level).exists():
+            os.rename(label_zarr / level, tmp_path / f"old-{level}")
+            os.rename(other / level, label_zarr / level)
+    report = validate_ome_zarr(image)
+    found = [str(p) for p in report.warnings if "labels/cells" in str(p) and "(24, 40, 48)" in str(p)]
+    assert found, str(report)
+    assert "(24, 40, 40)" in found[0] and "write_labels" in found[0]

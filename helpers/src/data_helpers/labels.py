@@ -296,7 +296,9 @@ def write_labels(
         (0 usually means "no label").
     colors
         The display colour of each label value: ``{value: (r, g, b)}`` or ``{value: (r, g, b, a)}``,
-        whole numbers from 0 to 255. Values without a colour are coloured by the viewer.
+        whole numbers from 0 to 255. Values without a colour are coloured by the viewer. The
+        specification says a label image SHOULD list its colours, so without them the validator's
+        strict schema check warns.
     properties
         Named values for each label, e.g. ``{1: {"class": "nucleus"}}``, stored as JSON.
     method
