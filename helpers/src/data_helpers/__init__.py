@@ -9,6 +9,7 @@ Modules, by concern:
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
 - :mod:`data_helpers.convert` - TIFF stacks, multi-page TIFF and HDF5 to OME-Zarr, and back to TIFF.
 - :mod:`data_helpers.omezarr` - write OME-Zarr images safely, with a full pyramid, in bounded memory.
+- :mod:`data_helpers.reading` - open one level of a local or remote OME-Zarr image as a lazy dask array.
 - :mod:`data_helpers.validation` - check OME-Zarr data and report every error and warning.
 - :mod:`data_helpers.storeaccess` - read a store's files from a folder or an http(s)/s3 URL.
 - :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
@@ -56,6 +57,7 @@ from data_helpers.omezarr import (
 )
 from data_helpers.labels import write_labels
 from data_helpers.plotting import show_slices
+from data_helpers.reading import OmeZarrLevel, open_ome_zarr
 from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.server import LocalServer, serve_directory
@@ -78,6 +80,7 @@ __all__ = [
     "METHODS",
     "OmeZarrError",
     "OmeZarrImage",
+    "OmeZarrLevel",
     "OutputFolderError",
     "Problem",
     "ReadCost",
@@ -100,6 +103,7 @@ __all__ = [
     "load_dataset",
     "load_heart_data",
     "normalize_unit",
+    "open_ome_zarr",
     "ome_zarr_to_tiff",
     "output_dir",
     "output_path",
