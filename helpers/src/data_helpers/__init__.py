@@ -58,6 +58,7 @@ from data_helpers.omezarr import (
     read_ome_metadata,
     write_ome_zarr,
 )
+from data_helpers.labels import write_labels
 from data_helpers.plotting import (
     ImageView,
     contrast_limits,
@@ -143,5 +144,6 @@ __all__ = [
     "tiff_to_ome_zarr",
     "upload_ome_zarr",
     "validate_ome_zarr",
+    "write_labels",
     "write_ome_zarr",
 ]
