@@ -130,3 +130,16 @@ def test_budget_check_counts_the_children_of_the_watch(monkeypatch):
             check_memory_budget(watch.peak_bytes / 2**30 - 0.01)
     finally:
         watch.stop()
+
+
+def test_a_child_reports_its_own_peak_not_its_parents():
+    """After fork and exec, ru_maxrss carries the parent's peak over; the child's own peak does not."""
+    block = np.ones(400 * 2**20, dtype=np.uint8)  # this process now holds 400 MiB more
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", "from data_helpers.budget import peak_memory_bytes; print(peak_memory_bytes())"],
+            capture_output=True, text=True, check=True,
+        )
+    finally:
+        assert block.sum() == block.size
+    assert int(child.stdout) < 300 * 2**20 < budget.peak_memory_bytes()

@@ -45,8 +45,26 @@ class MemoryBudgetError(RuntimeError):
     """The process used more memory than the chapter's budget."""
 
 
+def _linux_high_water_mark() -> int | None:
+    """VmHWM from /proc/self/status, in bytes: the peak RSS of this process's own memory map."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_memory_bytes() -> int:
     """Peak resident memory (RSS) of this process so far, in bytes (not its children).
+
+    On Linux this is the high-water mark of the process's own memory (``VmHWM``).
+    ``ru_maxrss`` is not used there: a process started from a big one (``fork``
+    then ``exec``, as ``subprocess`` does) inherits its parent's peak in
+    ``ru_maxrss``, so a small child started from a large notebook kernel would
+    report the kernel's peak as its own.
 
     Examples
     --------
@@ -54,6 +72,10 @@ def peak_memory_bytes() -> int:
     >>> peak_memory_bytes() > 0
     True
     """
+    if sys.platform.startswith("linux"):
+        peak = _linux_high_water_mark()
+        if peak is not None:
+            return peak
     try:
         import resource
     except ImportError:  # Windows

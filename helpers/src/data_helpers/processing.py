@@ -18,9 +18,12 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zarr.storage import WrapperStore
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["ReadCountingStore", "close_local_cluster", "start_local_cluster"]
 
@@ -112,7 +115,7 @@ def start_local_cluster(
     local_directory: str | os.PathLike | None = None,
     dashboard: bool = True,
     **kwargs: Any,
-):
+) -> Client:
     """Start a ``LocalCluster`` of worker processes on this machine and return a client connected to it.
 
     A cluster started earlier by this function in this process is closed first,
