@@ -18,7 +18,8 @@ Modules, by concern:
 - :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
 - :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
-- :mod:`data_helpers.budget` - a chapter's peak memory against its budget.
+- :mod:`data_helpers.processing` - a local dask cluster that never leaks, and a store that counts reads.
+- :mod:`data_helpers.budget` - a chapter's peak memory (worker processes included) against its budget.
 - :mod:`data_helpers.claims` - numbers glued into the prose, and timing claims (strict in the build).
 
 The sample heart image is derived from the Human Organ Atlas (HiP-CT),
