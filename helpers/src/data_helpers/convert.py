@@ -300,7 +300,17 @@ def _check_new_target(path, write_options: dict) -> None:
                               "image that this package wrote there (nothing else is ever replaced).")
 
 
-def _write(data, path, voxel_size, unit, dims, write_options) -> OmeZarrImage:
+def _check_before_reading(path, unit, write_options: dict) -> None:
+    """The checks that need no source: the target is new (or may be replaced), the unit is known."""
+    _check_new_target(path, write_options)
+    if unit is not None:
+        normalize_unit(unit)
+
+
+def _write(src: _Source, path, voxel_size, unit, dims, write_options) -> OmeZarrImage:
+    """Resolve the voxel size (explicit, or from the source's metadata) and write ``src`` as OME-Zarr."""
+    data = src.data
+    voxel_size, unit = _resolve_voxel_size(src, voxel_size, unit, data.ndim)
     if dims is None:
         dims = ("y", "x") if data.ndim == 2 else ("z", "y", "x")
     return write_ome_zarr(data, path, voxel_size=voxel_size, unit=unit, dims=dims, **write_options)
@@ -370,9 +380,7 @@ def tiff_to_ome_zarr(
     >>> image.shapes[0]
     (4, 8, 8)
     """
-    _check_new_target(path, write_options)
-    if unit is not None:
-        normalize_unit(unit)
+    _check_before_reading(path, unit, write_options)
     if dims is not None and len(dims) == 2:
         file = Path(os.fspath(source))
         import tifffile
@@ -383,8 +391,7 @@ def tiff_to_ome_zarr(
         src = _Source(data, None, None, file.name)
     else:
         src = _open_tiff(source)
-    size, unit_name = _resolve_voxel_size(src, voxel_size, unit, src.data.ndim)
-    return _write(src.data, path, size, unit_name, dims, write_options)
+    return _write(src, path, voxel_size, unit, dims, write_options)
 
 
 # -- HDF5 -------------------------------------------------------------------------------------------------
@@ -459,9 +466,7 @@ def hdf5_to_ome_zarr(
     """
     import h5py
 
-    _check_new_target(path, write_options)
-    if unit is not None:
-        normalize_unit(unit)
+    _check_before_reading(path, unit, write_options)
     file = Path(source)
     if not file.is_file():
         raise ConvertError(f"{file} is not a file; give the path of the HDF5 file.")
@@ -490,8 +495,7 @@ def hdf5_to_ome_zarr(
     origin = f"dataset {dataset!r} of {file.name} (no 'element_size_um' attribute)"
     found = tuple(float(v) for v in attr) if attr is not None and len(attr) == len(shape) else None
     src = _Source(data, found, "micrometer" if found else None, origin)
-    size, unit_name = _resolve_voxel_size(src, voxel_size, unit, len(shape))
-    return _write(data, path, size, unit_name, dims, write_options)
+    return _write(src, path, voxel_size, unit, dims, write_options)
 
 
 # -- export to TIFF ---------------------------------------------------------------------------------------
