@@ -152,13 +152,29 @@ def ensure_env() -> None:
     print(f"Environment ready in {time.perf_counter() - start:.0f} s.", flush=True)
 
 
+#: IPython runs this file when a notebook kernel starts (through PYTHONSTARTUP); with
+#: DATA_HELPERS_LOOPBACK_ONLY=1 it refuses connections to anything but 127.0.0.1 / ::1.
+KERNEL_STARTUP = ROOT / "helpers" / "src" / "data_helpers" / "kernel_startup.py"
+
+
+def book_env() -> dict:
+    """The environment of the book build and of the tests that run its chapters."""
+    return {
+        **os.environ,
+        # The chapters' timing claims (data_helpers.claims.check_claim) fail the build instead of warning.
+        "DATA_HELPERS_STRICT_CLAIMS": "1",
+        # No chapter's kernel may reach anything but loopback (data_helpers.netguard).
+        "DATA_HELPERS_LOOPBACK_ONLY": "1",
+        "PYTHONSTARTUP": str(KERNEL_STARTUP),
+    }
+
+
 def build_book() -> int:
     """Build the HTML book; warnings are errors and every chapter is executed."""
     start = time.perf_counter()
-    # The chapters' timing claims (data_helpers.claims.check_claim) fail the build instead of warning.
-    env = {**os.environ, "DATA_HELPERS_STRICT_CLAIMS": "1"}
     code = run(
-        BIN / "jupyter-book", "build", "--warningiserror", "--keep-going", "--builder", "html", ".", env=env,
+        BIN / "jupyter-book", "build", "--warningiserror", "--keep-going", "--builder", "html", ".",
+        env=book_env(),
     )
     print(f"Book build {'passed' if code == 0 else 'FAILED'} in {time.perf_counter() - start:.0f} s.", flush=True)
     report_chapter_times()
@@ -212,7 +228,7 @@ def cmd_test(args) -> int:
     build = build_book()
     if build != 0:
         print("The book build failed; the tests still run so that you see everything at once.", flush=True)
-    tests = run(PYTHON, "-m", "pytest", *args.pytest_args)
+    tests = run(PYTHON, "-m", "pytest", *args.pytest_args, env=book_env())
     if build != 0:
         print("FAILED: the strict book build failed (see above).", flush=True)
         return build

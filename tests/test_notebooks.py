@@ -41,6 +41,13 @@ def test_twice_repeats_every_code_cell_in_order():
     assert [c.source for c in twice(notebook).cells] == ["a = 1", "b = 2", "a = 1", "b = 2"]
 
 
+@pytest.fixture(autouse=True)
+def loopback_only_kernels(monkeypatch):
+    """Kernels start as in the build: a connection outside 127.0.0.1 fails (data_helpers.netguard)."""
+    monkeypatch.setenv("DATA_HELPERS_LOOPBACK_ONLY", "1")
+    monkeypatch.setenv("PYTHONSTARTUP", str(REPO / "helpers" / "src" / "data_helpers" / "kernel_startup.py"))
+
+
 @pytest.fixture(scope="module")
 def sample_data():
     """The heart sample must be reachable (a loopback mirror or a filled cache)."""

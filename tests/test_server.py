@@ -277,3 +277,45 @@ def test_request_log_is_bounded_and_cleared_on_stop(tmp_path, monkeypatch):
 def test_list_directories_must_be_a_bool(tmp_path):
     with pytest.raises(ValueError, match="list_directories"):
         LocalServer(tmp_path, list_directories="yes")
+
+
+def test_stop_ends_kept_alive_connections_and_their_threads(tmp_path):
+    """zarr's HTTP client keeps connections open; stop() must still leave no thread behind."""
+    import threading
+
+    import numpy as np
+    import zarr
+
+    zarr.create_array(store=str(tmp_path / "a.zarr"), data=np.arange(4096, dtype="uint16").reshape(16, 16, 16),
+                      chunks=(4, 4, 4))
+    before = [t for t in threading.enumerate() if t.name == "LocalServer connection"]
+    with LocalServer(tmp_path) as server:
+        array = zarr.open_array(f"{server.url}/a.zarr", mode="r")
+        assert array[:8, :8, :8].sum() > 0
+        assert server.bytes_sent > 0
+        # a client that connects and then says nothing keeps one thread of the server waiting
+        import socket
+
+        idle = socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        for _ in range(100):
+            if [t for t in threading.enumerate() if t.name == "LocalServer connection"] != before:
+                break
+            time.sleep(0.05)
+        assert [t for t in threading.enumerate() if t.name == "LocalServer connection"] != before
+        server.clear_requests()
+        assert server.bytes_sent == 0 and server.requests == []
+    assert [t for t in threading.enumerate() if t.name == "LocalServer connection"] == before
+    assert idle.recv(10) == b""  # the server hung up on it
+    idle.close()
+
+
+def test_bytes_sent_counts_ranges_and_whole_files(tmp_path):
+    import urllib.request
+
+    (tmp_path / "f.bin").write_bytes(bytes(range(100)))
+    with LocalServer(tmp_path) as server:
+        urllib.request.urlopen(server.url + "/f.bin").read()
+        request = urllib.request.Request(server.url + "/f.bin", headers={"Range": "bytes=10-19"})
+        assert urllib.request.urlopen(request).read() == bytes(range(10, 20))
+        urllib.request.urlopen(urllib.request.Request(server.url + "/f.bin", method="HEAD")).read()
+        assert server.bytes_sent == 100 + 10

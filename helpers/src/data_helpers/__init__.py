@@ -4,11 +4,15 @@ Modules, by concern:
 
 - :mod:`data_helpers.datasets` - sample data: download, verify, cache, open.
 - :mod:`data_helpers.server` - a local HTTP server (mirrors, remote-data lessons, tests).
+- :mod:`data_helpers.s3server` - a local S3-compatible object store (remote-data lessons, tests).
+- :mod:`data_helpers.objectstore` - put a finished OME-Zarr image into an object store, root metadata last.
+- :mod:`data_helpers.netguard` - refuse network connections that would leave this machine.
 - :mod:`data_helpers.plotting` - figures of 3D images in physical units.
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
 - :mod:`data_helpers.convert` - TIFF stacks, multi-page TIFF and HDF5 to OME-Zarr, and back to TIFF.
 - :mod:`data_helpers.omezarr` - write OME-Zarr images safely, with a full pyramid, in bounded memory.
+- :mod:`data_helpers.reading` - open one level of a local or remote OME-Zarr image as a lazy dask array.
 - :mod:`data_helpers.validation` - check OME-Zarr data and report every error and warning.
 - :mod:`data_helpers.storeaccess` - read a store's files from a folder or an http(s)/s3 URL.
 - :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
@@ -55,9 +59,12 @@ from data_helpers.omezarr import (
     write_ome_zarr,
 )
 from data_helpers.plotting import show_slices
+from data_helpers.reading import OmeZarrLevel, open_ome_zarr
 from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.server import LocalServer, serve_directory
+from data_helpers.s3server import LocalS3Server
+from data_helpers.objectstore import UploadReport, upload_ome_zarr
 from data_helpers.stores import list_files, show_tree
 from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
 from data_helpers.workspace import OutputFolderError, output_dir, output_path, repository_root
@@ -73,10 +80,12 @@ __all__ = [
     "DatasetInfo",
     "InvalidOmeZarrError",
     "LABEL_NAMES",
+    "LocalS3Server",
     "LocalServer",
     "METHODS",
     "OmeZarrError",
     "OmeZarrImage",
+    "OmeZarrLevel",
     "OutputFolderError",
     "Problem",
     "ReadCost",
@@ -84,6 +93,7 @@ __all__ = [
     "TIME_UNITS",
     "TiffExport",
     "UnitError",
+    "UploadReport",
     "ValidationReport",
     "cache_dir",
     "chunk_layout",
@@ -99,6 +109,7 @@ __all__ = [
     "load_dataset",
     "load_heart_data",
     "normalize_unit",
+    "open_ome_zarr",
     "ome_zarr_to_tiff",
     "output_dir",
     "output_path",
@@ -112,6 +123,7 @@ __all__ = [
     "synthetic_labels",
     "synthetic_volume",
     "tiff_to_ome_zarr",
+    "upload_ome_zarr",
     "validate_ome_zarr",
     "write_ome_zarr",
 ]

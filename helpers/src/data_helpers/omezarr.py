@@ -1381,13 +1381,15 @@ def _scene_hint(ome: Any) -> str:
     return f"; it is an OME-Zarr {ome.get('version')} scene, which places images in one space{images}"
 
 
-def read_ome_metadata(path: str | os.PathLike) -> dict:
+def read_ome_metadata(path: str | os.PathLike, storage_options: dict | None = None) -> dict:
     """Return the OME-Zarr metadata of an image folder, for version 0.4, 0.5 or 0.6 alike.
 
     Parameters
     ----------
     path
         An OME-Zarr image folder, or its ``http(s)://`` or ``s3://`` URL.
+    storage_options
+        For an ``s3://`` URL, passed to s3fs (for example ``{"anon": True}``).
 
     Returns
     -------
@@ -1420,7 +1422,7 @@ def read_ome_metadata(path: str | os.PathLike) -> dict:
     if isinstance(path, str) and "://" in path:  # http(s):// and s3:// URLs, read as the validator reads them
         from data_helpers.storeaccess import read_attributes
 
-        root, (zarr_format, attrs) = path, read_attributes(path)
+        root, (zarr_format, attrs) = path, read_attributes(path, storage_options)
     else:
         root = Path(path)
         attrs = _read_attrs(root)

@@ -147,6 +147,7 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
                 return None
             f.seek(start)
             self._range = (start, end)
+            self._count_bytes(end - start + 1)
             self.send_response(206)
             self.send_header("Content-Type", self.guess_type(str(target)))
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -154,12 +155,19 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
             return f
+        self._count_bytes(size)
         self.send_response(200)
         self.send_header("Content-Type", self.guess_type(str(target)))
         self.send_header("Content-Length", str(size))
         self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
         self.end_headers()
         return f
+
+    def _count_bytes(self, n: int) -> None:
+        counter = getattr(self.server, "byte_counter", None)
+        if counter is not None and self.command == "GET":
+            with counter[0]:
+                counter[1][0] += n
 
     def _listing(self, folder: Path, url_path: str):
         import io
@@ -197,9 +205,67 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class _ConnectionTracking:
+    """Mixin for a threading socket server: remember open connections and their threads.
+
+    A reader such as zarr keeps connections open between requests (HTTP keep-alive),
+    so the thread serving each one waits for the next request. :meth:`close_connections`
+    ends them all and waits for their threads, so a stopped server leaves nothing behind.
+    """
+
+    thread_name = "server connection"
+
+    def _tracking(self):
+        if not hasattr(self, "_open"):
+            self._open_lock = threading.Lock()
+            self._open: dict[object, threading.Thread] = {}
+        return self._open_lock, self._open
+
+    def process_request(self, request, client_address):  # noqa: D102
+        lock, open_ = self._tracking()
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address), daemon=True, name=self.thread_name
+        )
+        with lock:
+            open_[request] = thread
+        thread.start()
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            lock, open_ = self._tracking()
+            with lock:
+                open_.pop(request, None)
+            self.shutdown_request(request)
+
+    def handle_error(self, request, client_address):  # noqa: D102
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is no error of the server
+            super().handle_error(request, client_address)
+
+    def close_connections(self, timeout: float = 5.0) -> None:
+        """Hang up on every open connection and wait for the threads that served them."""
+        import socket
+
+        lock, open_ = self._tracking()
+        with lock:
+            items = list(open_.items())
+        for request, _thread in items:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for _request, thread in items:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Server(_ConnectionTracking, http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
+    thread_name = "LocalServer connection"
     # On Windows, SO_REUSEADDR would let a second server take a port in use.
     allow_reuse_address = sys.platform != "win32"
 
@@ -286,6 +352,12 @@ class LocalServer:
         self._requests: collections.deque[tuple[str, str, str | None]] = collections.deque(
             maxlen=REQUEST_LOG_LIMIT
         )
+        self._bytes = (threading.Lock(), [0])
+
+    @property
+    def bytes_sent(self) -> int:
+        """File bytes sent in answers to ``GET`` requests since the start or :meth:`clear_requests`."""
+        return self._bytes[1][0]
 
     @property
     def requests(self) -> list[tuple[str, str, str | None]]:
@@ -298,8 +370,10 @@ class LocalServer:
         return list(self._requests)
 
     def clear_requests(self) -> None:
-        """Forget the requests recorded so far."""
+        """Forget the requests recorded so far, and set :attr:`bytes_sent` to 0."""
         self._requests.clear()
+        with self._bytes[0]:
+            self._bytes[1][0] = 0
 
     @property
     def url(self) -> str:
@@ -341,6 +415,7 @@ class LocalServer:
                 ) from None
             raise
         self._httpd.request_log = self._requests
+        self._httpd.byte_counter = self._bytes
         self._httpd.latency = self.latency
         self._httpd.list_directories = self.list_directories
         self._thread = threading.Thread(
@@ -350,16 +425,20 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
-        """Stop the server, free its port and forget the recorded requests."""
+        """Stop the server, free its port, end its open connections and forget the recorded requests.
+
+        No thread of the server is left running when it returns (each gets up to 5 s to finish).
+        """
         if self._httpd is None:
             return
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = None
         self._thread = None
-        self._requests.clear()
+        self.clear_requests()
 
     def __enter__(self) -> "LocalServer":
         return self.start()
