@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import jupytext
 import pytest
@@ -50,24 +51,99 @@ def test_chapter_opens_as_a_notebook(file):
     assert header["kernelspec"]["name"] == "python3"
 
 
-@pytest.mark.parametrize("file", NOTEBOOKS)
+# -- the chapter frame, parsed by the same code that builds the chapter map and the workshop outlines --
+sys.path.insert(0, str(REPO / "book" / "_ext"))
+import chapter_frames  # noqa: E402  (book/_ext/chapter_frames.py)
+
+CHAPTERS = [doc for doc, _part in chapter_frames.toc_chapters(REPO)]
+
+
+def test_every_page_with_code_is_a_chapter_with_a_frame():
+    """A page of the TOC that runs code is a chapter, unless it is listed as one of the book's other pages."""
+    assert set(NOTEBOOKS) <= set(CHAPTERS), set(NOTEBOOKS) - set(CHAPTERS)
+    assert len(CHAPTERS) >= 3
+
+
+@pytest.mark.parametrize("file", CHAPTERS)
 def test_chapter_frame(file):
+    """Objectives, prerequisites, time, >= 2 exercises with hidden executed solutions, key points, what's next."""
+    last = file == CHAPTERS[-1]  # its "What's next" has no next chapter to link
+    problems = chapter_frames.frame_problems(chapter_frames.parse_frame(REPO, file), last=last)
+    assert not problems, f"{file}.md: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("file", CHAPTERS)
+def test_chapter_frame_is_in_order(file):
     """Title, objectives admonition, exercises, key points, what's next: in that order."""
     text = (REPO / f"{file}.md").read_text()
     positions = []
-    for pattern in (r"^# ", r"(?i)learning objectives", r"(?i)prerequisites", r"(?i)time",
+    for pattern in (r"^# ", r"\*\*Learning objectives", r"\*\*Prerequisites", r"\*\*Time",
                     r"^## Exercises", r"^## Key points", r"^## What's next"):
-        match = re.search(pattern, text, flags=re.MULTILINE)
+        match = re.search(pattern, text, flags=re.MULTILINE | re.IGNORECASE)
         assert match, f"{file}: no {pattern!r}"
         positions.append(match.start())
-    assert positions[:1] + positions[4:] == sorted(positions[:1] + positions[4:]), f"{file}: sections out of order"
+    assert positions == sorted(positions), f"{file}: sections out of order"
 
 
-@pytest.mark.parametrize("file", NOTEBOOKS)
-def test_solutions_are_executed_code(file):
-    text = (REPO / f"{file}.md").read_text()
-    exercises = text.split("## Exercises", 1)[1].split("## Key points", 1)[0]
-    assert exercises.count("```{code-cell}") >= 2, f"{file}: fewer than 2 executed solutions"
+@pytest.fixture
+def model_chapter() -> str:
+    return (REPO / "book" / "creating-chunked-datasets.md").read_text()
+
+
+def _problems(tmp_path, text: str) -> list[str]:
+    (tmp_path / "book").mkdir(exist_ok=True)
+    (tmp_path / "book" / "ch.md").write_text(text)
+    return chapter_frames.frame_problems(chapter_frames.parse_frame(tmp_path, "book/ch"))
+
+
+def test_the_frame_check_passes_the_model_chapter(tmp_path, model_chapter):
+    assert _problems(tmp_path, model_chapter) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda t: re.sub(r"\*\*Time\.\*\*[^\n]*\n", "", t), "time estimate"),
+        (lambda t: t.replace("**Learning objectives.**", "**Goals.**"), "Learning objectives"),
+        (lambda t: t.replace("**Prerequisites.**", "**Before.**"), "Prerequisites"),
+        (lambda t: t.replace("(*necessary*)", ""), "not marked"),
+        (lambda t: t.replace("## Key points", "## Summary"), "Key points"),
+        (lambda t: t.replace("## What's next", "## Next"), "What's next"),
+        (lambda t: t.replace(":class: dropdown", ":class: note"), "dropdown"),
+        (lambda t: re.sub(r"(### Exercise 2.*?)(?=## Key points)", "", t, flags=re.DOTALL), "at least two"),
+        (lambda t: t.replace(":tags: [hide-cell]", ":tags: []", 1), "tag it hide-cell"),
+        (lambda t: re.sub(r"(Work it out on paper.*?:::\{admonition\} Solution\n:class: dropdown\n\n).*?\n:::",
+                          r"\1TODO\n:::", t, count=1, flags=re.DOTALL), "placeholder"),
+        (lambda t: re.sub(r"(:tags: \[hide-cell\]\n\n)import math\n.*?(?=```)", r"\1...\n", t, count=1,
+                          flags=re.DOTALL), "placeholder"),
+    ],
+    ids=["time", "objectives", "prerequisites", "unmarked-prerequisite", "key-points", "whats-next",
+         "no-dropdown", "one-exercise", "shown-solution", "placeholder-text", "placeholder-code"],
+)
+def test_the_frame_check_catches_what_is_missing(tmp_path, model_chapter, change, expected):
+    changed = change(model_chapter)
+    assert changed != model_chapter, "the test's change did not apply to the model chapter"
+    problems = _problems(tmp_path, changed)
+    assert any(expected.lower() in p.lower() for p in problems), problems
+
+
+def test_time_estimates_are_read_in_minutes():
+    assert chapter_frames.parse_time("About 45 minutes to read and run, and 20 more for the exercises.") == (45, 20)
+    assert chapter_frames.parse_time(
+        "About 45 minutes to read and run (the experiment itself takes about two minutes), and 20 more for the "
+        "exercises.") == (45, 20)
+    assert chapter_frames.parse_time("About an hour to read and run, and 30 minutes for the exercises.") == (60, 30)
+    assert chapter_frames.parse_time("A while.") == (None, None)
+
+
+def test_workshop_outlines_fit_their_day_and_keep_the_chapters_order():
+    frames = chapter_frames.chapter_frames(REPO)
+    for kind, (start, length, _breaks) in chapter_frames.WORKSHOPS.items():
+        rows, later = chapter_frames.schedule(frames, kind)
+        hours, minutes = map(int, rows[-1][0].split(":"))
+        assert hours * 60 + minutes + rows[-1][2] <= start + length, f"{kind} runs over"
+        taught = [f for f in frames if f not in later]
+        assert taught == frames[: len(taught)] and taught, kind
 
 
 @pytest.mark.parametrize("file", NOTEBOOKS)
@@ -200,3 +276,153 @@ def test_home_page_states_the_sample_as_registered():
     assert " × ".join(str(n) for n in info.shape) in text
     assert f"{info.voxel_size[0] / 1000:.3f} mm" in text
     assert "Walsh" in text and "CC-BY-4.0" in text
+
+
+# -- the home page, citation, launch buttons, bibliography and intersphinx --------------------------------
+CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
+
+
+def test_home_page_takes_the_chapter_times_from_the_frames():
+    """The chapter map is generated ({chapter-map}); no time is typed into the home page or the workshop page."""
+    for page, directive in (("intro", "{chapter-map}"), ("workshop", "{workshop-outline} half-day"),
+                            ("workshop", "{workshop-outline} full-day"), ("workshop", "{pair-exercises}")):
+        text = (REPO / "book" / f"{page}.md").read_text()
+        assert f"```{directive}" in text, f"book/{page}.md lost its {directive} directive"
+        if page == "intro":
+            text = text.split("## The chapters", 1)[1].split("\n## ", 1)[0]
+        assert not re.search(r"\b\d+ (minutes|min|hours?)\b", text), f"book/{page}.md types a time in by hand"
+
+
+def test_home_page_has_the_readers_sections():
+    text = (REPO / "book" / "intro.md").read_text()
+    for heading in ("Who this book is for", "What you will be able to do", "The chapters", "How to read it",
+                    "How to run it", "The sample data", "How to cite this book", "Feedback"):
+        assert re.search(rf"^## {heading}", text, flags=re.MULTILINE), f"intro.md: no section {heading!r}"
+    table = text.split("## Who this book is for", 1)[1].split("##", 1)[0]
+    assert "| necessary |" in table and "| helpful |" in table, "the prerequisites table marks necessary/helpful"
+
+
+def test_the_repository_address_is_written_once():
+    """Only _config.yml names the repository among the pages; the package and CITATION.cff must agree with it."""
+    from data_helpers.errors import BOOK_REPOSITORY
+
+    url = CONFIG["repository"]["url"].rstrip("/")
+    assert url.startswith("https://github.com/") and url.count("/") == 4
+    assert BOOK_REPOSITORY == url
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["repository-code"].rstrip("/") == url
+    for file in TOC_FILES:
+        assert url not in (REPO / f"{file}.md").read_text(), f"{file}.md writes the repository address itself"
+
+
+def test_launch_buttons_come_from_the_one_setting():
+    launch = CONFIG["launch_buttons"]
+    assert launch["binderhub_url"] == "https://mybinder.org"
+    assert CONFIG["html"]["use_download_button"] is True
+    for key, value in launch.items():
+        assert "github.com" not in str(value), f"launch_buttons.{key} names a repository; use repository.url"
+
+
+def test_citation_file_is_valid_cff_1_2():
+    """The required keys and types of the CFF 1.2.0 schema (cff-version, message, title, authors)."""
+    import datetime
+
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert isinstance(citation["message"], str) and citation["message"]
+    assert isinstance(citation["title"], str) and citation["title"] == CONFIG["title"]
+    assert citation["authors"] and all(("name" in a) or ("family-names" in a) for a in citation["authors"])
+    assert citation["type"] in ("software", "dataset")
+    datetime.date.fromisoformat(citation["date-released"])
+    licences = citation["license"] if isinstance(citation["license"], list) else [citation["license"]]
+    assert set(licences) <= {"CC-BY-4.0", "BSD-3-Clause"}
+    for ref in citation.get("references", []):
+        assert ref["title"] and ref["authors"] and ref["type"]
+
+
+def _requirement_lines(path):
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_binder_environment_matches_requirements():
+    assert _requirement_lines(REPO / "binder" / "requirements.txt") == _requirement_lines(REPO / "requirements.txt"), (
+        "binder/requirements.txt differs from requirements.txt: cp requirements.txt binder/requirements.txt "
+        "(keep its first two comment lines)"
+    )
+    runtime = (REPO / "binder" / "runtime.txt").read_text().strip()
+    major, minor = map(int, runtime.removeprefix("python-").split("."))
+    assert (major, minor) >= (3, 12)
+    assert os.access(REPO / "binder" / "postBuild", os.X_OK)
+
+
+BIB = (REPO / "book" / "references.bib").read_text()
+BIB_KEYS = set(re.findall(r"^@\w+\{([^,\s]+),", BIB, flags=re.MULTILINE))
+
+
+def _cited_keys() -> dict[str, set[str]]:
+    cited: dict[str, set[str]] = {}
+    for file in TOC_FILES:
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", (REPO / f"{file}.md").read_text()):
+            for key in group.split(","):
+                cited.setdefault(key.strip(), set()).add(file)
+    return cited
+
+
+def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
+    cited = _cited_keys()
+    missing = {key: sorted(files) for key, files in cited.items() if key not in BIB_KEYS}
+    assert not missing, f"cited but not in book/references.bib: {missing}"
+    assert BIB_KEYS <= set(cited), f"entries no page cites: {sorted(BIB_KEYS - set(cited))}"
+    for key in ("moore2021", "moore2023", "walsh2021", "heftie_zarr_benchmarks", "zarr_spec_v3", "ngff_spec_05"):
+        assert key in BIB_KEYS, key
+    assert "bibtex_bibfiles" in CONFIG and CONFIG["bibtex_bibfiles"] == ["book/references.bib"]
+
+
+def test_intersphinx_inventories_are_in_the_repository():
+    from sphinx.util.inventory import InventoryFile
+
+    mapping = CONFIG["sphinx"]["config"]["intersphinx_mapping"]
+    assert set(mapping) == {"python", "numpy", "zarr", "dask"}
+    expected = {"python": "pathlib.Path", "numpy": "numpy.ndarray", "zarr": "zarr.Array", "dask": "dask.array.Array"}
+    for name, (url, inventory) in mapping.items():
+        assert url.startswith("https://") and not inventory.startswith(("http:", "https:"))
+        with open(REPO / inventory, "rb") as f:
+            data = InventoryFile.load(f, url, lambda base, uri: f"{base}/{uri}")
+        assert any(expected[name] in entries for entries in data.values()), f"{inventory} lacks {expected[name]}"
+
+
+@pytest.mark.book
+def test_built_chapter_map_and_workshop_show_each_chapters_own_time(built):
+    frames = chapter_frames.chapter_frames(REPO)
+    home = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (built / "book" / "intro.html").read_text()))
+    for frame in frames:
+        row = f"{frame.title} .{{0,400}}? {chapter_frames.format_minutes(frame.read_minutes)} " \
+              f"{chapter_frames.format_minutes(frame.exercise_minutes)}".replace("\u00a0", " ")
+        assert re.search(row.replace("(", r"\(").replace(")", r"\)"), home), f"the chapter map lacks {frame.title}"
+    workshop = (built / "book" / "workshop.html").read_text()
+    assert workshop.count("<table") >= 2 and frames[0].title in workshop
+
+
+@pytest.mark.book
+def test_built_setup_page_has_a_section_for_every_error_and_links_to_other_docs(built):
+    from data_helpers import errors
+
+    html = (built / "book" / "setup.html").read_text()
+    for cls in (errors.BookError.__subclasses__() + errors.NotedBookError.__subclasses__()):
+        assert f'id="{cls.__name__.lower()}"' in html, f"setup.html has no anchor #{cls.__name__.lower()}"
+    for site in ("https://docs.python.org/3/", "https://numpy.org/doc/stable/", "https://zarr.readthedocs.io/",
+                 "https://docs.dask.org/en/stable/"):
+        assert f'href="{site}' in html, f"setup.html has no intersphinx link to {site}"
+
+
+@pytest.mark.book
+def test_built_bibliography_and_download_buttons(built):
+    bibliography = (built / "book" / "bibliography.html").read_text()
+    for needle in ("Nature Methods", "Histochemistry and Cell Biology", "10.1038/s41592-021-01317-x"):
+        assert needle in bibliography
+    for file in NOTEBOOKS:
+        html = (built / f"{file}.html").read_text()
+        for suffix in (".md", ".ipynb"):
+            source = built / "_sources" / f"{file}{suffix}"
+            assert source.is_file() and f"_sources/{file}{suffix}" in html, f"no {suffix} download for {file}"
+        assert "mybinder.org/v2/gh/" in html, f"{file}: no Binder launch button"

@@ -39,6 +39,10 @@ def _pages() -> list[tuple[str, str, str, bool]]:
 
 PAGES = _pages()
 
+#: Outside hosts that pages tried to load from (blocked by the tests), for the report written at the end.
+OUTSIDE_HOSTS: dict[str, set[str]] = {}
+REPORT = REPO / "data" / "browser-report.txt"
+
 # Console errors that the theme itself produces and that do not mean a broken page.
 # Each entry: (substring of the message, why it is harmless). Keep this list short.
 KNOWN_THEME_MESSAGES: list[tuple[str, str]] = [
@@ -104,6 +108,7 @@ def test_page_renders_without_errors(site, browser, name, path, title, has_code)
             route.continue_()
         else:
             blocked.append(route.request.url)
+            OUTSIDE_HOSTS.setdefault(urlparse(route.request.url).hostname or "?", set()).add(path)
             route.abort("blockedbyclient")
 
     context.route("**/*", guard)
@@ -208,3 +213,166 @@ def test_page_fits_a_phone(site, browser, name, path, title, has_code):
     context.close()
     assert overflow <= 1, f"{path}: the page is {overflow} px wider than a 390 px phone screen"
     assert unboxed == 0, f"{path}: {unboxed} wide table(s) that do not scroll inside their own box"
+
+
+# -- site-wide checks, generic over the table of contents -----------------------------------------------------
+
+def _article_checks(page) -> dict:
+    """Headings, images and text contrast of the page's article, measured in the browser."""
+    return page.evaluate(
+        r"""() => {
+        const article = document.querySelector('article') || document.body;
+        const headings = [...article.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+            .filter(h => h.offsetParent !== null || h.closest('details'))
+            .map(h => ({level: Number(h.tagName[1]), text: h.innerText.trim().slice(0, 50)}));
+        const images = [...document.images].map(img => ({
+            src: img.currentSrc || img.src, loaded: img.complete && img.naturalWidth > 0,
+            alt: img.getAttribute('alt'), inArticle: article.contains(img)}));
+        function rgba(text) {
+            const m = text.match(/rgba?\(([^)]+)\)/);
+            if (!m) return [0, 0, 0, 0];
+            const v = m[1].split(',').map(Number);
+            return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
+        }
+        function background(el) {
+            let colour = [255, 255, 255];
+            const layers = [];
+            for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+                const bg = rgba(getComputedStyle(node).backgroundColor);
+                if (bg[3] > 0) layers.push(bg);
+                if (bg[3] >= 1) break;
+            }
+            for (const bg of layers.reverse()) {
+                colour = colour.map((c, i) => bg[i] * bg[3] + c * (1 - bg[3]));
+            }
+            return colour;
+        }
+        function luminance(c) {
+            const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        }
+        const low = [];
+        const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+        const seen = new Set();
+        while (walker.nextNode()) {
+            const el = walker.currentNode.parentElement;
+            if (!walker.currentNode.textContent.trim() || seen.has(el)) continue;
+            seen.add(el);
+            const style = getComputedStyle(el);
+            if (el.offsetParent === null || style.visibility === 'hidden' || Number(style.opacity) === 0) continue;
+            const fg = rgba(style.color);
+            const bg = background(el);
+            const mixed = fg.slice(0, 3).map((c, i) => c * fg[3] + bg[i] * (1 - fg[3]));
+            const [a, b] = [luminance(mixed), luminance(bg)].sort((x, y) => y - x);
+            const ratio = (a + 0.05) / (b + 0.05);
+            const size = parseFloat(style.fontSize);
+            const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+            if (ratio < (large ? 3 : 4.5)) {
+                low.push({text: walker.currentNode.textContent.trim().slice(0, 40), ratio: Math.round(ratio * 100) / 100,
+                          color: style.color, tag: el.tagName, cls: el.className});
+            }
+        }
+        return {headings, images, low};
+    }"""
+    )
+
+
+@pytest.mark.parametrize(("name", "path", "title", "has_code"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_is_accessible(site, browser, name, path, title, has_code):
+    """Images load and have alt text; headings start at one h1 and never skip a level; text contrast meets WCAG AA."""
+    context, page = _open(site, browser, path, 1280, 900)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_load_state("networkidle")
+    found = _article_checks(page)
+    context.close()
+    broken = [img["src"] for img in found["images"] if not img["loaded"]]
+    assert not broken, f"{path}: images that did not load: {broken}"
+    no_alt = [img["src"] for img in found["images"] if img["inArticle"] and not (img["alt"] or "").strip()]
+    assert not no_alt, f"{path}: images without alt text: {no_alt}"
+    levels = [h["level"] for h in found["headings"]]
+    assert levels and levels[0] == 1 and levels.count(1) == 1, f"{path}: headings {found['headings'][:5]}"
+    jumps = [(a, b) for a, b in zip(found["headings"], found["headings"][1:]) if b["level"] > a["level"] + 1]
+    assert not jumps, f"{path}: headings skip a level: {jumps}"
+    assert not found["low"], f"{path}: text below WCAG AA contrast: {found['low'][:10]}"
+
+
+def _local_links(page) -> list[str]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('a[href]')]
+            .map(a => a.href)
+            .filter(h => h.startsWith(location.origin))"""
+    )
+
+
+def test_every_internal_link_resolves(site, browser):
+    """Every link from a page of the TOC to the site itself reaches a file, and its #anchor exists there."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route("**/*", lambda route: route.continue_() if _is_local(route.request.url) else route.abort())
+    page = context.new_page()
+    links: dict[str, set[str]] = {}
+    for _name, path, _title, _code in PAGES:
+        page.goto(f"{site.url}/{path}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        for href in _local_links(page):
+            links.setdefault(href, set()).add(path)
+    context.close()
+    broken = []
+    ids_cache: dict[Path, str] = {}
+    for href, sources in sorted(links.items()):
+        parsed = urlparse(href)
+        target = HTML / parsed.path.lstrip("/")
+        if parsed.path.endswith("/"):
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(f"{href} (from {sorted(sources)[0]}): no such file")
+            continue
+        if parsed.fragment and target.suffix == ".html":
+            html = ids_cache.setdefault(target, target.read_text(errors="replace"))
+            if f'id="{parsed.fragment}"' not in html and f"name=\"{parsed.fragment}\"" not in html:
+                broken.append(f"{href} (from {sorted(sources)[0]}): no #{parsed.fragment} there")
+    assert len(links) > 20, f"only {len(links)} internal links found; did the pages render?"
+    assert not broken, "internal links that do not resolve:\n" + "\n".join(broken[:20])
+
+
+@pytest.mark.parametrize("word", ["chunk", "shard"])
+def test_search_finds(site, browser, word):
+    context, page = _open(site, browser, f"search.html?q={word}", 1280, 900)
+    page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+    hits = page.locator("#search-results ul.search li").count()
+    titles = page.locator("#search-results ul.search li a").all_inner_texts()
+    context.close()
+    assert hits >= 1, f"the search for {word!r} found nothing"
+    assert any(t.strip() for t in titles)
+
+
+CHAPTER_PAGES = [p for p in PAGES if p[3]]
+
+
+@pytest.mark.parametrize(("name", "path", "title", "has_code"), CHAPTER_PAGES, ids=[p[0] for p in CHAPTER_PAGES])
+def test_exercise_solutions_are_hidden_and_toggle(site, browser, name, path, title, has_code):
+    """A solution is hidden when the page opens; a click on it shows it."""
+    context, page = _open(site, browser, path, 1280, 900)
+    dropdown = page.locator("#exercises .admonition.dropdown").first
+    assert dropdown.count() == 1, f"{path}: no solution dropdown under Exercises"
+    body = dropdown.locator("p:not(.admonition-title)").first
+    assert not body.is_visible(), f"{path}: the first solution is visible before a click"
+    dropdown.locator(".admonition-title, button.toggle-button").first.click()
+    page.wait_for_timeout(500)
+    assert body.is_visible(), f"{path}: a click did not show the solution"
+    hidden_code = page.locator("#exercises details.hide").first
+    assert hidden_code.count() == 1, f"{path}: no hidden solution code cell under Exercises"
+    assert hidden_code.get_attribute("open") is None
+    hidden_code.locator("summary").first.click()
+    assert hidden_code.get_attribute("open") is not None, f"{path}: the solution's code did not open"
+    context.close()
+
+
+def test_report_outside_hosts():
+    """Write which outside hosts the pages would load from (all blocked in these tests) into data/."""
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["Outside hosts the built site tries to load from (blocked by the browser tests):"]
+    lines += [f"  {host}: {len(pages)} page(s), e.g. {sorted(pages)[0]}" for host, pages in sorted(OUTSIDE_HOSTS.items())]
+    if not OUTSIDE_HOSTS:
+        lines.append("  none")
+    REPORT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

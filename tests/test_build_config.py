@@ -34,6 +34,7 @@ kernelspec:
 def build(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     shutil.copy(REPO / "_config.yml", tmp_path / "_config.yml")
     shutil.copytree(REPO / "book" / "_ext", tmp_path / "book" / "_ext")
+    shutil.copy(REPO / "book" / "references.bib", tmp_path / "book" / "references.bib")  # bibtex_bibfiles
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/page\n")
     (tmp_path / "book" / "page.md").write_text(HEADER + body)
     # The same flags as tasks.py's build_book().

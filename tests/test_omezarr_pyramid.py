@@ -156,3 +156,17 @@ def test_no_nan_or_infinity_reaches_the_metadata(tmp_path):
     doc = json.loads((image.path / "zarr.json").read_text(), parse_constant=refuse)
     scales = [ds["coordinateTransformations"][0]["scale"] for ds in doc["attributes"]["ome"]["multiscales"][0]["datasets"]]
     assert all(math.isfinite(s) and s > 0 for scale in scales for s in scale)
+
+
+@pytest.mark.parametrize(("method", "expected"), [("mean", (1.0, 10.25, -2.75)), ("mode", (1.0, 10.25, -2.75)),
+                                                  ("nearest", (1.0, 10.0, -3.0))])
+def test_translation_of_a_level_follows_its_method(tmp_path, method, expected):
+    """Averaged blocks are centred on the block; a strided level keeps the first voxel, which does not move."""
+    data = np.arange(8 * 16 * 16, dtype=np.uint16).reshape(8, 16, 16)
+    image = write_ome_zarr(data, tmp_path / "a.ome.zarr", voxel_size=(2.0, 0.5, 0.5), unit="um", chunks=8,
+                           method=method, n_levels=2, translation=(1.0, 10.0, -3.0))
+    assert image.translations[1] == expected
+    if method == "nearest":
+        # the value at the level's first voxel is level 0's value at that same position
+        level1 = zarr.open_array(tmp_path / "a.ome.zarr" / "1", mode="r")[...]
+        assert level1[0, 0, 0] == data[0, 0, 0] and level1[0, 1, 1] == data[0, 2, 2]

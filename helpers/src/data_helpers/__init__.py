@@ -7,7 +7,7 @@ Modules, by concern:
 - :mod:`data_helpers.s3server` - a local S3-compatible object store (remote-data lessons, tests).
 - :mod:`data_helpers.objectstore` - put a finished OME-Zarr image into an object store, root metadata last.
 - :mod:`data_helpers.netguard` - refuse network connections that would leave this machine.
-- :mod:`data_helpers.plotting` - figures of 3D images in physical units.
+- :mod:`data_helpers.plotting` - figures of 2D to 5D images in physical units, read from OME-Zarr at any level.
 - :mod:`data_helpers.stores` - what a Zarr store holds on disk.
 - :mod:`data_helpers.chunking` - chunk arithmetic and advice (counts, read costs, shapes).
 - :mod:`data_helpers.convert` - TIFF stacks, multi-page TIFF and HDF5 to OME-Zarr, and back to TIFF.
@@ -18,7 +18,8 @@ Modules, by concern:
 - :mod:`data_helpers.units` - the UDUNITS-2 unit names OME-Zarr allows, from common spellings.
 - :mod:`data_helpers.synthetic` - lazily generated test volumes of any size, with labels.
 - :mod:`data_helpers.workspace` - the ``data/`` folders where chapters write.
-- :mod:`data_helpers.budget` - a chapter's peak memory against its budget.
+- :mod:`data_helpers.processing` - a local dask cluster that never leaks, and a store that counts reads.
+- :mod:`data_helpers.budget` - a chapter's peak memory (worker processes included) against its budget.
 - :mod:`data_helpers.claims` - numbers glued into the prose, and timing claims (strict in the build).
 
 The sample heart image is derived from the Human Organ Atlas (HiP-CT),
@@ -58,7 +59,18 @@ from data_helpers.omezarr import (
     read_ome_metadata,
     write_ome_zarr,
 )
-from data_helpers.plotting import show_slices
+from data_helpers.labels import write_labels
+from data_helpers.plotting import (
+    ImageView,
+    contrast_limits,
+    image_view,
+    orthogonal_views,
+    projection,
+    show_montage,
+    show_plane,
+    show_projection,
+    show_slices,
+)
 from data_helpers.reading import OmeZarrLevel, open_ome_zarr
 from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
@@ -78,6 +90,7 @@ __all__ = [
     "DATASETS",
     "DataUnavailableError",
     "DatasetInfo",
+    "ImageView",
     "InvalidOmeZarrError",
     "LABEL_NAMES",
     "LocalS3Server",
@@ -98,6 +111,7 @@ __all__ = [
     "cache_dir",
     "chunk_layout",
     "chunks_touched",
+    "contrast_limits",
     "data_source",
     "dataset_info",
     "download_all",
@@ -105,18 +119,24 @@ __all__ = [
     "format_bytes",
     "hdf5_to_ome_zarr",
     "heart_data_path",
+    "image_view",
     "list_files",
     "load_dataset",
     "load_heart_data",
     "normalize_unit",
     "open_ome_zarr",
     "ome_zarr_to_tiff",
+    "orthogonal_views",
     "output_dir",
     "output_path",
     "plan_pyramid",
+    "projection",
     "read_ome_metadata",
     "repository_root",
     "serve_directory",
+    "show_montage",
+    "show_plane",
+    "show_projection",
     "show_slices",
     "show_tree",
     "suggest_chunk_shape",
@@ -125,5 +145,6 @@ __all__ = [
     "tiff_to_ome_zarr",
     "upload_ome_zarr",
     "validate_ome_zarr",
+    "write_labels",
     "write_ome_zarr",
 ]

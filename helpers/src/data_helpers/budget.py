@@ -1,28 +1,76 @@
-"""Measure a chapter's own footprint: peak memory and elapsed time of this process.
+"""Measure a chapter's own footprint: peak memory and elapsed time, workers included.
 
 Every chapter ends with a hidden cell that checks its peak memory against the
 book's budget (2 GiB, the size of a free Binder session), so a chapter that
 outgrows it fails the build. Time is reported, never asserted: these machines
 are shared and noisy.
+
+A chapter that starts worker processes (a ``dask.distributed`` cluster) must
+count them too: the operating system's peak of one process (``ru_maxrss``) does
+not see them, and the peak of exited children (``RUSAGE_CHILDREN``) is the
+largest single child, not the sum of those alive together. So
+:class:`MemorySampler` samples the summed resident memory (RSS) of this process
+and all its descendants in a background thread, and :func:`watch_process_tree`
+keeps one running for the whole chapter, which :func:`check_memory_budget`
+then includes. The sum of RSS counts pages that processes share (the libraries
+each worker loads) once per process: it errs on the high side, never the low.
 """
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
 import time
 
+<<<<<<< HEAD
+from data_helpers.errors import BookError
+
 __all__ = ["BINDER_MEMORY_GIB", "MemoryBudgetError", "check_memory_budget", "elapsed_seconds", "peak_memory_bytes"]
+=======
+__all__ = [
+    "BINDER_MEMORY_GIB",
+    "MemoryBudgetError",
+    "MemorySampler",
+    "check_memory_budget",
+    "elapsed_seconds",
+    "peak_memory_bytes",
+    "process_tree_memory_bytes",
+    "watch_process_tree",
+]
+>>>>>>> dask
 
 #: Memory of a free Binder session: the budget of every chapter.
 BINDER_MEMORY_GIB = 2.0
 
+#: Seconds between two samples of the process tree.
+DEFAULT_INTERVAL = 0.02
 
-class MemoryBudgetError(RuntimeError):
+
+class MemoryBudgetError(BookError, RuntimeError):
     """The process used more memory than the chapter's budget."""
 
 
+def _linux_high_water_mark() -> int | None:
+    """VmHWM from /proc/self/status, in bytes: the peak RSS of this process's own memory map."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_memory_bytes() -> int:
-    """Peak resident memory (RSS) of this process so far, in bytes.
+    """Peak resident memory (RSS) of this process so far, in bytes (not its children).
+
+    On Linux this is the high-water mark of the process's own memory (``VmHWM``).
+    ``ru_maxrss`` is not used there: a process started from a big one (``fork``
+    then ``exec``, as ``subprocess`` does) inherits its parent's peak in
+    ``ru_maxrss``, so a small child started from a large notebook kernel would
+    report the kernel's peak as its own.
 
     Examples
     --------
@@ -30,6 +78,10 @@ def peak_memory_bytes() -> int:
     >>> peak_memory_bytes() > 0
     True
     """
+    if sys.platform.startswith("linux"):
+        peak = _linux_high_water_mark()
+        if peak is not None:
+            return peak
     try:
         import resource
     except ImportError:  # Windows
@@ -39,6 +91,201 @@ def peak_memory_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports kibibytes, macOS bytes.
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def process_tree_memory_bytes(children: bool = True) -> int:
+    """Resident memory (RSS) of this process now, plus that of all its descendants, in bytes.
+
+    Parameters
+    ----------
+    children
+        Include child processes, their children and so on (default). ``False``
+        gives this process alone.
+
+    Returns
+    -------
+    int
+        The sum of the RSS of the processes alive at this moment. Processes that
+        exit while they are being read are left out.
+
+    Examples
+    --------
+    >>> from data_helpers.budget import process_tree_memory_bytes
+    >>> process_tree_memory_bytes() >= process_tree_memory_bytes(children=False) > 0
+    True
+    """
+    own, others = _tree_rss(children)
+    return own + others
+
+
+def _tree_rss(children: bool) -> tuple[int, int]:
+    """(RSS of this process, summed RSS of its descendants alive now)."""
+    import psutil
+
+    me = psutil.Process()
+    own = int(me.memory_info().rss)
+    others = 0
+    if children:
+        try:
+            descendants = me.children(recursive=True)
+        except psutil.Error:
+            descendants = []
+        for child in descendants:
+            try:
+                others += child.memory_info().rss
+            except psutil.Error:  # it exited, or is a zombie: it holds no memory now
+                pass
+    return own, int(others)
+
+
+class MemorySampler:
+    """Sample the memory of this process (and its children) in a background thread; keep the peak.
+
+    Use it as a context manager around the code to measure, or call
+    :meth:`start` and :meth:`stop`. The operating system keeps one peak per
+    process, from its start, and none for a group of processes; this sampler
+    measures any stretch of time, and the sum over processes alive together,
+    such as a notebook kernel and the workers of its dask cluster.
+
+    Parameters
+    ----------
+    children
+        Include all descendant processes (default), or only this one.
+    interval
+        Seconds between samples (default 0.02). A spike shorter than that can
+        be missed; for this process alone, :attr:`peak_bytes` also takes the
+        operating system's peak when it was set during the measurement.
+
+    Attributes
+    ----------
+    baseline_bytes
+        Memory at the start.
+    peak_bytes
+        Highest memory seen so far (updated while it runs).
+    n_samples
+        Samples taken.
+
+    Raises
+    ------
+    ValueError
+        If ``interval`` is not a positive number of seconds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from data_helpers.budget import MemorySampler
+    >>> with MemorySampler() as sampler:
+    ...     block = np.ones(50 * 2**20, dtype=np.uint8)  # 50 MiB, touched
+    >>> sampler.peak_above_baseline_bytes >= 40 * 2**20
+    True
+    """
+
+    def __init__(self, children: bool = True, interval: float = DEFAULT_INTERVAL):
+        if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
+            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}.")
+        self.children = bool(children)
+        self.interval = float(interval)
+        self.baseline_bytes = 0
+        self.peak_bytes = 0
+        self.n_samples = 0
+        self._os_peak_at_start = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the sampling thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def peak_above_baseline_bytes(self) -> int:
+        """``peak_bytes - baseline_bytes``: what the measured code added at its peak."""
+        return max(0, self.peak_bytes - self.baseline_bytes)
+
+    def sample(self) -> int:
+        """Take one sample now, update the peak, and return the sample in bytes."""
+        own, others = _tree_rss(self.children)
+        now = own + others
+        # This process's own peak may have been set between two samples: the operating system keeps
+        # it, and once it rises above where it stood at the start, it was set during the measurement.
+        os_peak = peak_memory_bytes()
+        if os_peak > self._os_peak_at_start:
+            now = max(now, os_peak + others)
+        self.n_samples += 1
+        self.peak_bytes = max(self.peak_bytes, now)
+        return now
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sample()
+            except Exception:  # a sample failed (process table changing): try again next time
+                pass
+
+    def start(self) -> MemorySampler:
+        """Start sampling (a no-op if already running); return the sampler."""
+        if self.running:
+            return self
+        self._os_peak_at_start = peak_memory_bytes()
+        self.baseline_bytes = process_tree_memory_bytes(self.children)
+        self.peak_bytes = self.baseline_bytes
+        self.n_samples = 1
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="data_helpers-memory-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> MemorySampler:
+        """Stop sampling, after one last sample; return the sampler."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.sample()
+        return self
+
+    def __enter__(self) -> MemorySampler:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f"MemorySampler({state}, peak {self.peak_bytes / 2**20:.0f} MiB, "
+                f"baseline {self.baseline_bytes / 2**20:.0f} MiB, {self.n_samples} samples)")
+
+
+_TREE_WATCH: MemorySampler | None = None
+
+
+def watch_process_tree(interval: float = DEFAULT_INTERVAL) -> MemorySampler:
+    """Start (once per process) sampling this process and its children, for :func:`check_memory_budget`.
+
+    Call it at the start of a chapter that starts worker processes. Later calls
+    return the same running sampler, so running the cell again does not start
+    a second one.
+
+    Parameters
+    ----------
+    interval
+        Seconds between samples; used only by the call that starts it.
+
+    Returns
+    -------
+    MemorySampler
+        The process-wide sampler; its ``peak_bytes`` is the peak so far.
+
+    Examples
+    --------
+    >>> from data_helpers.budget import watch_process_tree
+    >>> watch_process_tree() is watch_process_tree()
+    True
+    """
+    global _TREE_WATCH
+    if _TREE_WATCH is None or not _TREE_WATCH.running:
+        _TREE_WATCH = MemorySampler(children=True, interval=interval).start()
+    return _TREE_WATCH
 
 
 def elapsed_seconds() -> float:
@@ -56,7 +303,13 @@ def elapsed_seconds() -> float:
 
 
 def check_memory_budget(limit_gib: float = BINDER_MEMORY_GIB) -> dict[str, float]:
-    """Raise if this process's peak memory exceeded ``limit_gib``; return the figures.
+    """Raise if this process's peak memory, with its children's, exceeded ``limit_gib``; return the figures.
+
+    The peak is the largest of: this process's own peak since it started (the
+    operating system's figure), the memory of this process and its children
+    now, and, if :func:`watch_process_tree` was started, the peak of the whole
+    process tree it has sampled since then. A chapter that starts worker
+    processes calls :func:`watch_process_tree` first, so that they count.
 
     Parameters
     ----------
@@ -82,11 +335,17 @@ def check_memory_budget(limit_gib: float = BINDER_MEMORY_GIB) -> dict[str, float
     """
     if not limit_gib > 0:
         raise ValueError(f"limit_gib must be a positive number of GiB, got {limit_gib!r}.")
-    peak = peak_memory_bytes() / 2**30
+    candidates = [peak_memory_bytes(), process_tree_memory_bytes()]
+    if _TREE_WATCH is not None:
+        if _TREE_WATCH.running:
+            _TREE_WATCH.sample()
+        candidates.append(_TREE_WATCH.peak_bytes)
+    peak = max(candidates) / 2**30
     figures = {"peak_memory_gib": peak, "elapsed_s": elapsed_seconds()}
     if peak > limit_gib:
         raise MemoryBudgetError(
-            f"This chapter peaked at {peak:.2f} GiB of memory, over its budget of "
-            f"{limit_gib:g} GiB. Process the data lazily (dask) or in smaller pieces."
+            f"This chapter peaked at {peak:.2f} GiB of memory (its process and child processes), over its "
+            f"budget of {limit_gib:g} GiB. Process the data lazily (dask) or in smaller pieces, or give "
+            f"fewer or smaller workers."
         )
     return figures

@@ -22,6 +22,8 @@ import os
 import warnings
 from typing import Any
 
+from data_helpers.errors import BookError
+
 __all__ = ["STRICT_ENV_VARS", "ClaimError", "ClaimWarning", "check_claim", "claims_are_strict", "glue"]
 
 #: Environment variables that make :func:`check_claim` raise instead of warn
@@ -29,11 +31,11 @@ __all__ = ["STRICT_ENV_VARS", "ClaimError", "ClaimWarning", "check_claim", "clai
 STRICT_ENV_VARS = ("DATA_HELPERS_STRICT_CLAIMS", "TEXTBOOK_STRICT")
 
 
-class ClaimError(AssertionError):
+class ClaimError(BookError, AssertionError):
     """A measured claim of the text does not hold (strict mode: book build and CI)."""
 
 
-class ClaimWarning(UserWarning):
+class ClaimWarning(BookError, UserWarning):
     """A measured claim of the text does not hold on this machine (reader's mode)."""
 
 

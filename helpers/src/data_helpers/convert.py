@@ -28,6 +28,7 @@ import numpy as np
 
 from data_helpers.omezarr import OmeZarrImage, read_ome_metadata, write_ome_zarr
 from data_helpers.units import normalize_unit
+from data_helpers.errors import BookError
 
 __all__ = ["ConvertError", "TiffExport", "hdf5_to_ome_zarr", "ome_zarr_to_tiff", "tiff_to_ome_zarr"]
 
@@ -44,7 +45,7 @@ _OME_UNITS = {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": 
               "m": "meter", "Å": "angstrom", "pm": "picometer", "km": "kilometer"}
 
 
-class ConvertError(ValueError):
+class ConvertError(BookError, ValueError):
     """A source or target that cannot be converted; the message says what is wrong and how to fix it."""
 
 

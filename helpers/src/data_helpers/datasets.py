@@ -63,6 +63,8 @@ from urllib.request import url2pathname
 
 import pooch
 
+from data_helpers.errors import BookError
+
 if TYPE_CHECKING:  # pragma: no cover
     import dask.array
     import numpy as np
@@ -109,7 +111,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(BookError, RuntimeError):
     """A sample dataset is not in the cache and cannot be downloaded.
 
     The message names the dataset, the file, the cache folder, and the ways

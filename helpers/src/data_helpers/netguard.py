@@ -24,6 +24,8 @@ import os
 import socket
 import threading
 
+from data_helpers.errors import BookError
+
 __all__ = ["ENV_LOOPBACK_ONLY", "OutsideNetworkError", "install", "install_from_environment",
            "installed", "is_loopback", "uninstall"]
 
@@ -35,7 +37,7 @@ _lock = threading.Lock()
 _originals: dict[str, object] = {}
 
 
-class OutsideNetworkError(RuntimeError):
+class OutsideNetworkError(BookError, RuntimeError):
     """A connection to an address outside this machine was refused by :func:`install`.
 
     It is a :class:`RuntimeError`, not an :class:`OSError`, so that code which

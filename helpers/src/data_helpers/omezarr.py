@@ -55,6 +55,7 @@ from dask.callbacks import Callback
 
 from data_helpers.chunking import format_bytes
 from data_helpers.units import normalize_unit
+from data_helpers.errors import BookError
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -62,6 +63,7 @@ __all__ = [
     "METHODS",
     "OmeZarrError",
     "OmeZarrImage",
+    "level_translation",
     "plan_pyramid",
     "read_ome_metadata",
     "write_ome_zarr",
@@ -82,7 +84,7 @@ _PROGRESS_MIN_BYTES = 256 * 2**20
 _STAGING_BUDGET = 128 * 2**20  # bytes of input one block may need before the input is copied into better chunks
 
 
-class OmeZarrError(ValueError):
+class OmeZarrError(BookError, ValueError):
     """The input or the target of an OME-Zarr write is not valid; the message says how to fix it."""
 
 
@@ -494,6 +496,7 @@ class _Request:
     n_levels: int | None
     overwrite: bool
     show_progress: bool
+    extra_ome: dict = field(default_factory=dict)  # more OME keys for the image's metadata, e.g. "image-label"
 
     @property
     def zarr_format(self) -> int:
@@ -607,15 +610,66 @@ def _check_chunks(chunks: Any, dims: tuple[str, ...], spatial: Sequence[str]) ->
 # -- step 2: plan the levels
 
 
-def _plan_levels(request: _Request) -> _Plan:
-    """The shape, scale and translation of every level; a coarser level's first voxel is centred on its block."""
+def level_translation(origin: float, voxel: float, factor: int, method: str = "mean") -> float:
+    """Physical position of the first voxel's centre in a level downsampled by ``factor`` along one axis.
+
+    A level made by ``"mean"``, ``"mode"`` or ``"max"`` stands for blocks of ``factor`` voxels, so its first
+    voxel is centred on the first block: ``origin + (factor - 1) * voxel / 2``, half a coarse voxel minus half
+    a fine one further in. A level made by ``"nearest"`` (striding) keeps the first voxel of each block, so its
+    first voxel stays at ``origin``.
+
+    Parameters
+    ----------
+    origin
+        Position of the centre of the first voxel of level 0 (its translation).
+    voxel
+        Voxel size of level 0 along the axis.
+    factor
+        Downsampling factor of the level along the axis, relative to level 0.
+    method
+        The downsampling method, one of :data:`METHODS`.
+
+    Returns
+    -------
+    float
+        The translation of the level along the axis.
+
+    Raises
+    ------
+    OmeZarrError
+        If ``method`` is not one of :data:`METHODS`.
+
+    Examples
+    --------
+    >>> from data_helpers.omezarr import level_translation
+    >>> level_translation(0.0, 1.0, 4), level_translation(0.0, 1.0, 4, "nearest")
+    (1.5, 0.0)
+    """
+    if method not in METHODS:
+        raise OmeZarrError(f"method must be one of {METHODS}, got {method!r}.")
+    if method == "nearest":
+        return float(origin)
+    return origin + (factor * voxel - voxel) / 2
+
+
+def _plan_levels(request: _Request, factors: Sequence[tuple[int, ...]] | None = None) -> _Plan:
+    """The shape, scale and translation of every level; a coarser level's first voxel is centred on its block.
+
+    ``factors`` (one tuple per level, relative to level 0, each a multiple of the one before) replaces the
+    schedule of :func:`plan_pyramid`, e.g. to give a label image the pyramid of the image it labels.
+    """
     shape = tuple(int(n) for n in request.source.shape)
-    factors = plan_pyramid(shape, request.dims, request.space_voxel, request.chunks, request.n_levels)
+    if factors is None:
+        factors = plan_pyramid(shape, request.dims, request.space_voxel, request.chunks, request.n_levels)
+    factors = [tuple(int(f) for f in fac) for fac in factors]
     shapes = [shape]
     for prev, fac in zip(factors, factors[1:]):
         shapes.append(tuple(n // (f // p) for n, f, p in zip(shapes[-1], fac, prev)))
+    if any(n < 1 for level_shape in shapes for n in level_shape):
+        raise OmeZarrError(f"the pyramid {factors} leaves an empty axis for the shape {shape}; use fewer levels.")
     scales = [tuple(v * f for v, f in zip(request.voxel, fac)) for fac in factors]
-    translations = [tuple(o + (s - v) / 2 for o, s, v in zip(request.origin, scale, request.voxel)) for scale in scales]
+    translations = [tuple(level_translation(o, v, f, request.method) for o, v, f in zip(request.origin, request.voxel, fac))
+                    for fac in factors]
     if not all(math.isfinite(x) for values in (*scales, *translations) for x in values):
         raise OmeZarrError(f"the scales or translations of the coarser levels overflow to infinity (voxel_size "
                            f"{request.space_voxel}, translation {request.origin}); use a larger unit so that the "
@@ -1066,9 +1120,10 @@ def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
                                       request.method, request.version, request.kind)
     marker = {"version": _package_version(), "levels": list(plan.names)}
     if request.zarr_format == 3:
-        group.attrs.put({"ome": {"version": request.version, "multiscales": [multiscale]}, _MARKER_KEY: marker})
+        group.attrs.put({"ome": {"version": request.version, "multiscales": [multiscale], **request.extra_ome},
+                         _MARKER_KEY: marker})
     else:
-        group.attrs.put({"multiscales": [multiscale], _MARKER_KEY: marker})
+        group.attrs.put({"multiscales": [multiscale], **request.extra_ome, _MARKER_KEY: marker})
     if (staging / "_rechunk.zarr").exists():
         shutil.rmtree(staging / "_rechunk.zarr")  # the intermediate copy made above, inside this call's staging folder
 
@@ -1275,8 +1330,10 @@ def write_ome_zarr(
         Zstandard level 5.
     translation
         Physical position of the first voxel's centre, per space axis (finite
-        numbers). Default 0. Lower levels are shifted by half a voxel so that
-        they stay aligned.
+        numbers). Default 0. A coarser level's first voxel is centred on the
+        block of voxels it stands for (see :func:`level_translation`), so
+        the levels stay aligned; with ``method="nearest"`` it is the first
+        voxel of that block, which is not shifted.
     time_unit, time_step
         Unit and interval (positive, finite) of a ``t`` axis, if there is one.
     overwrite

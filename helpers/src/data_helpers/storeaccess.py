@@ -16,6 +16,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from data_helpers.errors import BookError
+
 __all__ = ["MAX_METADATA_BYTES", "StoreAccessError", "StoreReader", "is_url", "open_store"]
 
 #: Metadata documents larger than this are refused (real ones are a few kB).
@@ -24,7 +26,7 @@ _URL_SCHEMES = ("http://", "https://", "s3://")
 _TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 
 
-class StoreAccessError(OSError):
+class StoreAccessError(BookError, OSError):
     """A store cannot be read at all (missing folder, refused connection, unknown URL scheme)."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from data_helpers.errors import NotedBookError
+
 __all__ = ["SPACE_UNITS", "TIME_UNITS", "UnitError", "normalize_unit"]
 
 #: Space units allowed by OME-Zarr 0.4 and 0.5 (UDUNITS-2 names).
@@ -33,7 +35,7 @@ _ALIASES = {
 }
 
 
-class UnitError(ValueError):
+class UnitError(NotedBookError, ValueError):
     """A unit that OME-Zarr does not allow, or one of the wrong kind for its axis."""
 
 

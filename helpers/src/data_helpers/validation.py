@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from data_helpers.storeaccess import StoreAccessError, StoreReader, clean_key, join_key, open_store
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
+from data_helpers.errors import BookError
 
 __all__ = ["InvalidOmeZarrError", "Problem", "ValidationReport", "validate_ome_zarr"]
 
@@ -63,7 +64,7 @@ _ABSENT_CHUNKS_FIX = (
 )
 
 
-class InvalidOmeZarrError(ValueError):
+class InvalidOmeZarrError(BookError, ValueError):
     """An OME-Zarr node has problems; the message lists them."""
 
 
@@ -727,7 +728,8 @@ def _classify(ome: dict) -> str:
     return "unknown"
 
 
-def _check_node(run: _Run, key: str, expect: str | None = None, parent_levels: list | None = None) -> dict:
+def _check_node(run: _Run, key: str, expect: str | None = None, parent_levels: list | None = None,
+                parent_shape: tuple | None = None) -> dict:
     """Validate the node at ``key``; return facts for the caller (kind, version, levels)."""
     node = run.read_node(key)
     label = key or "(root)"
@@ -759,7 +761,7 @@ def _check_node(run: _Run, key: str, expect: str | None = None, parent_levels: l
         return {"kind": kind, "version": version}
     schema_attrs = node.attrs
     if kind in ("image", "label image"):
-        facts = _check_image(run, node, version, ome, schema_attrs, parent_levels)
+        facts = _check_image(run, node, version, ome, schema_attrs, parent_levels, parent_shape)
     elif kind == "labels":
         facts = _check_labels_group(run, node, version, ome, None)
     elif kind == "plate":
@@ -831,7 +833,7 @@ def _dataset_transforms_06(run: _Run, node: str, transforms: Any, place: str, n_
 
 
 def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
-                 parent_levels: list | None) -> dict:
+                 parent_levels: list | None, parent_shape: tuple | None = None) -> dict:
     key = node.key
     is_label = "image-label" in ome
     _check_schema(run, node, attrs, version, "image")
@@ -848,6 +850,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
     marked = _MARKER_KEY in node.attrs
     all_levels = []
     n_channels = None
+    first_shape = None  # level 0 of the first multiscale: what a label image must match
     for m, ms in enumerate(multiscales):
         where = f"{prefix}[{m}]"
         if not isinstance(ms, dict):
@@ -907,6 +910,8 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
         if run.check_arrays and axes:
             shape0 = _check_level_arrays(run, key, levels, [a["name"] for a in axes], VERSIONS[version], marked,
                                          is_label)
+            if m == 0:
+                first_shape = tuple(shape0) if shape0 is not None else None
             if m == 0 and shape0 is not None and n_channels is not None:
                 n_channels = shape0[n_channels]  # the index of the 'c' axis becomes its length
             elif m == 0:
@@ -919,6 +924,11 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
         _check_omero(run, key, omero, "omero" if version == "0.4" else "ome.omero", n_channels)
     if is_label:
         _check_image_label(run, key, ome.get("image-label"), version, parent_levels, all_levels[0] if all_levels else [])
+        if parent_shape is not None and first_shape is not None and first_shape != tuple(parent_shape):
+            run.warn(key, "(levels)", f"level 0 has shape {first_shape}, but the image it labels has "
+                     f"{tuple(parent_shape)}: the labels do not give one value per voxel of the image.",
+                     "Write the label image with the shape of the image's level 0 (data_helpers.write_labels "
+                     "checks this).")
     if version in ("0.4", "0.5"):
         _check_models(run, node, version)
     if run.check_arrays and not is_label:
@@ -926,7 +936,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
         if labels is not None:
             lv, lome = _version_of(run, labels, inherit=version)
             if lv is not None and "labels" in lome:
-                _check_labels_group(run, labels, lv, lome, all_levels[0] if all_levels else [])
+                _check_labels_group(run, labels, lv, lome, all_levels[0] if all_levels else [], first_shape)
             elif lv is not None:
                 run.warn(join_key(key, "labels"), "(node)", "a 'labels' group without a 'labels' list: its label "
                          "images cannot be found.", "Add 'labels': [names of the label images].")
@@ -1046,7 +1056,8 @@ def _check_image_label(run: _Run, key: str, label: Any, version: str, parent_lev
                              "Give each label level the scale of the image level it overlays.")
 
 
-def _check_labels_group(run: _Run, node: _Node, version: str, ome: dict, parent_levels: list | None) -> dict:
+def _check_labels_group(run: _Run, node: _Node, version: str, ome: dict, parent_levels: list | None,
+                        parent_shape: tuple | None = None) -> dict:
     key = node.key
     names = ome.get("labels")
     place = "labels" if version == "0.4" else "ome.labels"
@@ -1064,7 +1075,8 @@ def _check_labels_group(run: _Run, node: _Node, version: str, ome: dict, parent_
             continue
         child = join_key(key, rel)
         before = len(run.report.problems)
-        facts = _check_node(run, child, expect="label image", parent_levels=parent_levels)
+        facts = _check_node(run, child, expect="label image", parent_levels=parent_levels,
+                            parent_shape=parent_shape)
         _summarize(run, child, facts, before)
     return {}
 

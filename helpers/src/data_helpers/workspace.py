@@ -23,6 +23,8 @@ import re
 import shutil
 from pathlib import Path
 
+from data_helpers.errors import BookError
+
 __all__ = ["OutputFolderError", "output_dir", "output_path", "repository_root"]
 
 ENV_OUTPUT = "DATA_HELPERS_OUTPUT"
@@ -30,7 +32,7 @@ MARKER = ".made-by-data_helpers"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-class OutputFolderError(RuntimeError):
+class OutputFolderError(BookError, RuntimeError):
     """An output folder cannot be used without risking data this package did not write."""
 
 

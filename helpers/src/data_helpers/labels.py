@@ -1,0 +1,428 @@
+"""Write a label image (a segmentation) into an OME-Zarr image's ``labels/`` group.
+
+:func:`write_labels` is what makes readers see a segmentation rather than one more image: it writes
+
+- the label image at ``<image>/labels/<name>/``, a multiscale image with the parent's axes, its number of
+  levels and its scale at every level, downsampled by the mode (or striding), never by the mean;
+- its ``image-label`` metadata: the colour of each label value, optional properties, and ``source``, the
+  relative path back to the image it labels (``../../``);
+- the ``labels/`` group and its ``labels`` list, which is how readers find the label images of an image.
+
+It follows the safety rules of :func:`~data_helpers.omezarr.write_ome_zarr`, whose steps it reuses: every
+argument and the parent are checked before anything is written; the label image is written into a hidden
+staging folder, validated there, and moved into place in one step; an existing label of that name is
+replaced only with ``overwrite=True`` and only if this package wrote it; a ``labels/`` group that another
+tool wrote is never changed. OME-Zarr 0.4 and 0.5 images are supported (the version of the parent is used).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import zarr
+
+from data_helpers.omezarr import (
+    _GROUP_METADATA,
+    _MARKER_KEY,
+    _PLAIN_NAME,
+    DEFAULT_CLEVEL,
+    OmeZarrError,
+    OmeZarrImage,
+    _check_arguments,
+    _check_target,
+    _commit,
+    _commit_lock,
+    _make_staging,
+    _own_nbytes,
+    _package_version,
+    _plan_levels,
+    _read_attrs,
+    _remove_staging,
+    _Target,
+    _write_staging,
+    _written_names,
+    read_ome_metadata,
+)
+
+__all__ = ["LABEL_VERSIONS", "write_labels"]
+
+#: OME-Zarr versions of parent images that :func:`write_labels` writes labels for.
+LABEL_VERSIONS = ("0.4", "0.5")
+_LABEL_METHODS = ("mode", "nearest")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parent:
+    """What a label image must copy from the image it labels."""
+
+    path: Path
+    version: str
+    dims: tuple[str, ...]
+    units: tuple[str | None, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    scales: tuple[tuple[float, ...], ...]
+    translations: tuple[tuple[float, ...], ...]
+    chunks: tuple[int, ...]
+
+    @property
+    def zarr_format(self) -> int:
+        return 2 if self.version == "0.4" else 3
+
+
+def _read_parent(image_path: str | os.PathLike) -> _Parent:
+    """The parent image's version, axes, levels, scales and translations; refuse anything else clearly."""
+    path = Path(image_path)
+    if isinstance(image_path, str) and "://" in image_path:
+        raise OmeZarrError(f"write_labels writes into a folder on this machine, not to {image_path}.")
+    if path.is_symlink() or not path.is_dir():
+        raise FileNotFoundError(f"{path} is not a folder; give the folder of the OME-Zarr image to label, "
+                                "e.g. 'data/scan.ome.zarr'. Nothing was written.")
+    try:
+        meta = read_ome_metadata(path)
+    except (FileNotFoundError, OmeZarrError, ValueError) as error:
+        raise OmeZarrError(f"{path} is not an OME-Zarr image ({error}); labels belong to an image, so give the "
+                           "folder of one. Nothing was written.") from None
+    attrs = _read_attrs(path) or {}
+    ome = attrs.get("ome", attrs) if isinstance(attrs.get("ome"), dict) else attrs
+    if "image-label" in ome:
+        raise OmeZarrError(f"{path} is itself a label image; give the image it labels (its source). "
+                           "Nothing was written.")
+    version = meta.get("version")
+    if version not in LABEL_VERSIONS:
+        raise OmeZarrError(f"{path} is OME-Zarr {version}; write_labels writes labels for OME-Zarr "
+                           f"{' and '.join(LABEL_VERSIONS)} images. Write the image in 0.5 "
+                           "(write_ome_zarr(..., version='0.5')) and label that. Nothing was written.")
+    multiscales = meta.get("multiscales")
+    if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
+        raise OmeZarrError(f"{path} has no multiscale to label. Nothing was written.")
+    ms = multiscales[0]
+    if ms.get("coordinateTransformations"):
+        raise OmeZarrError(f"{path} has transformations for the whole multiscale, which write_labels does not "
+                           "copy; fold them into each level's scale and translation first. Nothing was written.")
+    axes = ms.get("axes") or []
+    dims = tuple(a.get("name") if isinstance(a, dict) else a for a in axes)
+    units = tuple(a.get("unit") if isinstance(a, dict) else None for a in axes)
+    shapes, scales, translations, chunks = [], [], [], ()
+    for i, ds in enumerate(ms.get("datasets") or []):
+        scale = translation = None
+        for t in ds.get("coordinateTransformations") or []:
+            if t.get("type") == "scale":
+                scale = tuple(float(v) for v in t.get("scale", ()))
+            elif t.get("type") == "translation":
+                translation = tuple(float(v) for v in t.get("translation", ()))
+        if scale is None or len(scale) != len(dims):
+            raise OmeZarrError(f"level {ds.get('path')!r} of {path} has no scale for each of its axes {dims}. "
+                               "Nothing was written.")
+        try:
+            array = zarr.open_array(store=str(path / ds["path"]), mode="r")
+        except Exception as error:  # noqa: BLE001 - any failure to open means the level cannot be read
+            raise OmeZarrError(f"level {ds.get('path')!r} of {path} cannot be opened as a Zarr array ({error}). "
+                               "Nothing was written.") from None
+        shapes.append(tuple(array.shape))
+        scales.append(scale)
+        translations.append(translation or (0.0,) * len(dims))
+        if i == 0:
+            chunks = tuple(array.chunks)
+    if not shapes:
+        raise OmeZarrError(f"{path} lists no levels (datasets). Nothing was written.")
+    return _Parent(path, version, dims, units, tuple(shapes), tuple(scales), tuple(translations), chunks)
+
+
+def _parent_factors(parent: _Parent) -> list[tuple[int, ...]]:
+    """Each level's downsampling factor relative to level 0, from the parent's scales (whole numbers only)."""
+    factors = []
+    for level, scale in enumerate(parent.scales):
+        ratios = [s / s0 for s, s0 in zip(scale, parent.scales[0])]
+        rounded = tuple(max(1, round(r)) for r in ratios)
+        if any(not math.isclose(r, f, rel_tol=1e-6) for r, f in zip(ratios, rounded)):
+            raise OmeZarrError(f"level {level} of {parent.path} has scale {scale}, which is not a whole multiple of "
+                               f"level 0's {parent.scales[0]}; write_labels downsamples by whole blocks of voxels. "
+                               "Nothing was written.")
+        if factors and any(f % p for f, p in zip(rounded, factors[-1])):
+            raise OmeZarrError(f"level {level} of {parent.path} is not a whole downsampling of level {level - 1} "
+                               f"(factors {factors[-1]} then {rounded}). Nothing was written.")
+        factors.append(rounded)
+    return factors
+
+
+def _label_values(mapping: Any, what: str) -> list[tuple[int, Any]]:
+    """The (label value, entry) pairs of a colours or properties mapping, with whole-number label values."""
+    if mapping is None:
+        return []
+    if not isinstance(mapping, Mapping):
+        raise OmeZarrError(f"{what} must be a dict from label value to its {what[:-1] if what == 'colors' else 'entry'}"
+                           f", e.g. {{1: (255, 0, 0)}}, got {type(mapping).__name__}.")
+    pairs = []
+    for value, entry in mapping.items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise OmeZarrError(f"{what} has the key {value!r}; label values are whole numbers, e.g. {{1: ...}}.")
+        pairs.append((int(value), entry))
+    return sorted(pairs, key=lambda p: p[0])
+
+
+def _check_colors(colors: Any) -> list[dict]:
+    out = []
+    for value, rgba in _label_values(colors, "colors"):
+        ok = isinstance(rgba, (Sequence, np.ndarray)) and not isinstance(rgba, str) and len(rgba) in (3, 4) and all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) and 0 <= c <= 255 for c in rgba)
+        if not ok:
+            raise OmeZarrError(f"the color of label {value} is {rgba!r}; give 3 or 4 whole numbers from 0 to 255 "
+                               "(red, green, blue and optionally alpha), e.g. (255, 0, 0) or (255, 0, 0, 128).")
+        rgba = [int(c) for c in rgba] + ([255] if len(rgba) == 3 else [])
+        out.append({"label-value": value, "rgba": rgba})
+    return out
+
+
+def _check_properties(properties: Any) -> list[dict]:
+    out = []
+    for value, entry in _label_values(properties, "properties"):
+        if not isinstance(entry, Mapping) or "label-value" in entry:
+            raise OmeZarrError(f"the properties of label {value} are {entry!r:.80}; give a dict of named values "
+                               "without 'label-value' (the key says it), e.g. {1: {'class': 'nucleus'}}.")
+        try:
+            json.dumps(dict(entry))
+        except (TypeError, ValueError):
+            raise OmeZarrError(f"the properties of label {value} cannot be stored as JSON: {entry!r:.80}; use "
+                               "strings, numbers, booleans, lists and dicts.") from None
+        out.append({"label-value": value, **entry})
+    return out
+
+
+def _labels_group_state(labels_dir: Path, zarr_format: int) -> tuple[str, list[str]]:
+    """``("new", [])`` if there is no labels group yet, or ``("ours", names)`` for one this package wrote."""
+    if not os.path.lexists(labels_dir):
+        return "new", []
+    if labels_dir.is_symlink() or not labels_dir.is_dir():
+        raise FileExistsError(f"{labels_dir} is {'a link' if labels_dir.is_symlink() else 'a file'}, not a labels "
+                              "group; nothing was written. Move it away yourself if it should go.")
+    try:
+        attrs = _read_attrs(labels_dir)
+    except (OSError, ValueError):
+        attrs = None
+    other = 3 if zarr_format == 2 else 2
+    if attrs is not None and any((labels_dir / n).exists() for n in _GROUP_METADATA[other]) \
+            and not all((labels_dir / n).exists() for n in _GROUP_METADATA[zarr_format] if n != ".zattrs"):
+        attrs = None
+    marker = attrs.get(_MARKER_KEY) if isinstance(attrs, dict) else None
+    if not isinstance(marker, dict) or not isinstance(marker.get("labels"), list):
+        raise FileExistsError(f"{labels_dir} exists but was not written by data_helpers, so write_labels does not "
+                              "change it (it would have to add a name to another tool's 'labels' list). Nothing was "
+                              "written. Add the label with the tool that made that group, or move the group away.")
+    ome = attrs.get("ome", {}) if zarr_format == 3 else attrs
+    names = ome.get("labels") if isinstance(ome, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise FileExistsError(f"{labels_dir} has no readable 'labels' list; nothing was written.")
+    return "ours", names
+
+
+def _labels_group_attrs(version: str, names: list[str], ours: list[str]) -> dict:
+    marker = {"version": _package_version(), "labels": list(ours)}
+    if version == "0.4":
+        return {"labels": list(names), _MARKER_KEY: marker}
+    return {"ome": {"version": version, "labels": list(names)}, _MARKER_KEY: marker}
+
+
+def _write_json_atomically(file: Path, document: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _add_to_labels_group(labels_dir: Path, version: str, name: str) -> None:
+    """Add ``name`` to the ``labels`` list of a labels group this package wrote (checked again under the lock)."""
+    zarr_format = 2 if version == "0.4" else 3
+    with _commit_lock(labels_dir):
+        _, names = _labels_group_state(labels_dir, zarr_format)
+        if name in names:
+            return
+        file = labels_dir / (".zattrs" if zarr_format == 2 else "zarr.json")
+        document = json.loads(file.read_text(encoding="utf-8"))
+        attrs = document if zarr_format == 2 else document.setdefault("attributes", {})
+        ours = list(attrs[_MARKER_KEY]["labels"]) + [name]
+        new = _labels_group_attrs(version, names + [name], ours)
+        if zarr_format == 2:
+            document = {**document, **new}
+        else:
+            attrs.update({k: ({**attrs.get(k, {}), **v} if k == "ome" else v) for k, v in new.items()})
+        _write_json_atomically(file, document)
+
+
+def _validate_staged(staging: Path, name: str) -> None:
+    from data_helpers.validation import validate_ome_zarr
+
+    report = validate_ome_zarr(staging, check_chunks=False)
+    if report.errors:
+        raise OmeZarrError(f"the label image {name!r} failed validation before it was moved into place, so "
+                           f"nothing was written:\n{report}")
+
+
+def write_labels(
+    image_path: str | os.PathLike,
+    name: str,
+    labels: Any,
+    *,
+    colors: Mapping[int, Sequence[int]] | None = None,
+    properties: Mapping[int, Mapping[str, Any]] | None = None,
+    method: Literal["mode", "nearest"] = "mode",
+    chunks: int | Sequence[int] | None = None,
+    clevel: int = DEFAULT_CLEVEL,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> OmeZarrImage:
+    """Write a label image into the ``labels/`` group of an OME-Zarr image, so readers see a segmentation.
+
+    Parameters
+    ----------
+    image_path
+        The folder of the OME-Zarr 0.4 or 0.5 image that ``labels`` segments (written by any tool).
+    name
+        The label image's name, a plain folder name such as ``"cells"``; it is written at
+        ``<image_path>/labels/<name>/`` and added to the ``labels`` list of ``labels/``.
+    labels
+        An integer numpy, dask or zarr array with the shape and axes of the image's level 0
+        (0 usually means "no label").
+    colors
+        The display colour of each label value: ``{value: (r, g, b)}`` or ``{value: (r, g, b, a)}``,
+        whole numbers from 0 to 255. Values without a colour are coloured by the viewer. The
+        specification says a label image SHOULD list its colours, so without them the validator's
+        strict schema check warns.
+    properties
+        Named values for each label, e.g. ``{1: {"class": "nucleus"}}``, stored as JSON.
+    method
+        ``"mode"`` (default: the most frequent label of each block of voxels, ties to the smallest) or
+        ``"nearest"`` (the first voxel of each block). Never the mean, which invents labels.
+    chunks
+        Chunk length per axis, or one for every space axis. Default: the chunks of the image's level 0.
+    clevel
+        Blosc compression level, 1 to 9, as for :func:`~data_helpers.omezarr.write_ome_zarr`.
+    overwrite
+        Replace a label image of that name that this function wrote earlier (only its metadata and level
+        folders). A label image or a ``labels/`` group written by another tool is never changed.
+    progress
+        Show a progress bar. Default: only for inputs of 256 MiB or more.
+
+    Returns
+    -------
+    OmeZarrImage
+        The label image written: its path, version, axes and each level's shape, scale and translation
+        (the scales are the image's).
+
+    Raises
+    ------
+    OmeZarrError
+        If ``labels`` is not an integer array of the image's level-0 shape, ``name``, ``colors``,
+        ``properties`` or ``method`` is not valid, ``image_path`` is not an OME-Zarr 0.4 or 0.5 image, or
+        its levels are not whole-number downsamplings of level 0.
+    FileNotFoundError
+        If ``image_path`` is not a folder.
+    FileExistsError
+        If a label image ``name`` exists and ``overwrite`` is ``False``, if it (or ``labels/``) was not
+        written by this package, or if another write got there first. Nothing is written or deleted then.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from data_helpers import write_labels, write_ome_zarr
+    >>> folder = tempfile.mkdtemp()
+    >>> image = write_ome_zarr(np.zeros((32, 64, 64), np.uint16), f"{folder}/a.ome.zarr",
+    ...                        voxel_size=(2.0, 0.5, 0.5), unit="um", chunks=32)
+    >>> cells = np.zeros((32, 64, 64), np.uint8)
+    >>> cells[8:24, 16:48, 16:48] = 1
+    >>> label = write_labels(f"{folder}/a.ome.zarr", "cells", cells, colors={1: (255, 0, 0)})
+    >>> label.path.relative_to(folder).as_posix(), label.scales == image.scales
+    ('a.ome.zarr/labels/cells', True)
+    """
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or name in ("zarr.json", ".zattrs"):
+        raise OmeZarrError(f"name {name!r} must be a plain folder name (letters, digits, '_', '-', '.'; not starting "
+                           "with '.'), e.g. 'cells'.")
+    if method not in _LABEL_METHODS:
+        raise OmeZarrError(f"method must be 'mode' or 'nearest' for labels, got {method!r}; the mean of labels 1 "
+                           "and 3 is a label 2 that is not there.")
+    dtype = getattr(labels, "dtype", None)
+    if dtype is None or not hasattr(labels, "shape"):
+        raise OmeZarrError(f"labels must be a numpy, dask or zarr array of integers, got {type(labels).__name__}.")
+    if np.dtype(dtype).kind not in "iu":
+        raise OmeZarrError(f"labels have dtype {dtype}; label images need an integer dtype (each value names a "
+                           "region). Convert first, e.g. labels.astype(np.uint32), after checking that the values "
+                           "are whole numbers.")
+    color_list = _check_colors(colors)
+    property_list = _check_properties(properties)
+    parent = _read_parent(image_path)
+    if tuple(labels.shape) != parent.shapes[0]:
+        raise OmeZarrError(f"labels have shape {tuple(labels.shape)} but the image's level 0 ({', '.join(parent.dims)})"
+                           f" has shape {parent.shapes[0]}; a label image has one label per voxel of the image.")
+    factors = _parent_factors(parent)
+    space = [i for i, d in enumerate(parent.dims) if d in ("z", "y", "x")]
+    t_step = parent.scales[0][parent.dims.index("t")] if "t" in parent.dims else 1.0
+    labels_dir = parent.path / "labels"
+    request = _check_arguments(
+        labels, labels_dir / name, voxel_size=[parent.scales[0][i] for i in space], unit="micrometer",
+        dims=parent.dims, name=name, kind="labels", method=method,
+        chunks=parent.chunks if chunks is None else chunks, n_levels=len(factors), version=parent.version,
+        clevel=clevel, translation=[parent.translations[0][i] for i in space], time_unit="second",
+        time_step=t_step if t_step > 0 else 1.0, overwrite=overwrite, progress=progress,
+    )
+    image_label: dict[str, Any] = {}
+    if parent.version == "0.4":
+        image_label["version"] = "0.4"
+    if color_list:
+        image_label["colors"] = color_list
+    if property_list:
+        image_label["properties"] = property_list
+    image_label["source"] = {"image": "../../"}
+    request = dataclasses.replace(request, units=parent.units, voxel=parent.scales[0],
+                                  origin=parent.translations[0], extra_ome={"image-label": image_label})
+    plan = _plan_levels(request, factors)
+    written = _written_names(request, plan)
+    state, names = _labels_group_state(labels_dir, request.zarr_format)
+    if state == "new":
+        return _write_new_group(request, plan, parent, labels_dir, name, written)
+    target = _check_target(request.target, request.overwrite, written)
+    staging = _make_staging(request.target)
+    try:
+        _write_staging(request, plan, staging)
+        _validate_staged(staging, name)
+        _commit(staging, target, written)
+    except BaseException:
+        _remove_staging(staging)
+        raise
+    _add_to_labels_group(labels_dir, parent.version, name)
+    return _result(request, plan, written)
+
+
+def _write_new_group(request, plan, parent: _Parent, labels_dir: Path, name: str, written) -> OmeZarrImage:
+    """Write ``labels/`` with its list and the one label image, in staging, then move it into place at once."""
+    staging = _make_staging(labels_dir)
+    try:
+        zarr.create_group(staging, zarr_format=request.zarr_format,
+                          attributes=_labels_group_attrs(parent.version, [name], [name]))
+        _write_staging(request, plan, staging / name)
+        _validate_staged(staging / name, name)
+        group_written = tuple(_GROUP_METADATA[request.zarr_format]) + (name,)
+        _commit(staging, _Target(labels_dir, "new"), group_written)
+    except BaseException:
+        _remove_staging(staging)
+        raise
+    return _result(request, plan, written)
+
+
+def _result(request, plan, written) -> OmeZarrImage:
+    return OmeZarrImage(
+        path=request.target, version=request.version, dims=request.dims, units=request.units, shapes=plan.shapes,
+        scales=plan.scales, translations=plan.translations, chunks=request.chunks,
+        dtype=np.dtype(request.source.dtype), method=request.method,
+        nbytes_stored=_own_nbytes(request.target, written),
+    )

@@ -1,0 +1,198 @@
+"""A local dask cluster that cleans up after itself, for notebooks that run cells twice.
+
+A ``dask.distributed`` cluster is a set of processes: a scheduler and workers.
+Made by hand in a notebook cell, it is easy to leak: run the cell again and a
+second cluster starts beside the first; stop the notebook on an error and the
+cell that closes it never runs. :func:`start_local_cluster` closes the cluster
+it started before, if any, before it starts a new one, and closes its cluster
+when the Python process exits; :func:`close_local_cluster` closes it now.
+
+:class:`ReadCountingStore` wraps a Zarr store and counts the chunks read from
+it, to measure what a computation really reads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zarr.storage import WrapperStore
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["ReadCountingStore", "close_local_cluster", "start_local_cluster"]
+
+
+class ReadCountingStore(WrapperStore):
+    """A Zarr store that counts every read of a chunk (any key but metadata) from the store it wraps.
+
+    Parameters
+    ----------
+    store
+        The store to read from, e.g. ``zarr.storage.LocalStore(path, read_only=True)``.
+    reads
+        A :class:`collections.Counter` to count into; a new one by default.
+
+    Attributes
+    ----------
+    reads
+        Reads per key (``"c/0/1/1"``); ``sum(reads.values())`` is the number of reads.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, zarr
+    >>> from data_helpers.processing import ReadCountingStore
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = zarr.create_array(folder, data=np.zeros((64, 64), np.uint8), chunks=(32, 32))
+    >>> store = ReadCountingStore(zarr.storage.LocalStore(folder, read_only=True))
+    >>> _ = zarr.open_array(store, mode="r")[:40, :10]  # rows 0-39: two chunks down, one across
+    >>> sorted(store.reads)
+    ['c/0/0', 'c/1/0']
+    """
+
+    def __init__(self, store: Any, reads: Counter | None = None) -> None:
+        super().__init__(store)
+        self.reads: Counter = Counter() if reads is None else reads
+
+    def _with_store(self, store: Any) -> ReadCountingStore:
+        # zarr makes new wrappers (read-only views): they count into the same Counter.
+        return type(self)(store, self.reads)
+
+    def _count(self, key: str) -> None:
+        name = key.rsplit("/", 1)[-1]
+        if name not in ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"):
+            self.reads[key] += 1
+
+    async def get(self, key, prototype, byte_range=None):  # noqa: D102 (as zarr's Store.get)
+        self._count(key)
+        return await self._store.get(key, prototype, byte_range)
+
+    async def get_partial_values(self, prototype, key_ranges):  # noqa: D102
+        key_ranges = list(key_ranges)
+        for key, _ in key_ranges:
+            self._count(key)
+        return await self._store.get_partial_values(prototype, key_ranges)
+
+_CURRENT: dict[str, Any] = {}
+
+
+def close_local_cluster() -> bool:
+    """Close the client and the cluster that :func:`start_local_cluster` started, if any.
+
+    Returns
+    -------
+    bool
+        ``True`` if a cluster was running and is now closed, ``False`` if there was none.
+
+    Examples
+    --------
+    >>> from data_helpers.processing import close_local_cluster
+    >>> close_local_cluster()  # nothing started: nothing to close
+    False
+    """
+    client, cluster = _CURRENT.pop("client", None), _CURRENT.pop("cluster", None)
+    if client is None and cluster is None:
+        return False
+    try:
+        if client is not None:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return True
+
+
+def start_local_cluster(
+    n_workers: int = 2,
+    *,
+    threads_per_worker: int = 1,
+    memory_limit: str | int = "512MiB",
+    local_directory: str | os.PathLike | None = None,
+    dashboard: bool = True,
+    **kwargs: Any,
+) -> Client:
+    """Start a ``LocalCluster`` of worker processes on this machine and return a client connected to it.
+
+    A cluster started earlier by this function in this process is closed first,
+    so running a notebook cell again leaves one cluster, not two; the cluster
+    is also closed when the process exits (for a notebook: when its kernel
+    stops, even after a failed cell). Everything listens on 127.0.0.1 only.
+
+    Parameters
+    ----------
+    n_workers
+        Worker processes (each with its own Python, separate from this one).
+    threads_per_worker
+        Threads in each worker: tasks it runs at the same time.
+    memory_limit
+        Memory of each worker (``"512MiB"``, ``"2GiB"`` or bytes). At 60 % of it
+        a worker starts to move data to disk (spilling), at 80 % it pauses, and
+        at 95 % its nanny restarts it.
+    local_directory
+        Folder for the workers' files, spilled data among them. Default: a
+        folder under the system's temporary folder.
+    dashboard
+        Serve the diagnostic dashboard on a free port (it needs ``bokeh``;
+        without it the cluster runs without a dashboard).
+    **kwargs
+        Passed on to ``distributed.LocalCluster``.
+
+    Returns
+    -------
+    distributed.Client
+        The client; ``client.cluster`` is the cluster.
+
+    Raises
+    ------
+    ValueError
+        If ``n_workers`` or ``threads_per_worker`` is not a positive integer.
+
+    Examples
+    --------
+    >>> from data_helpers.processing import close_local_cluster, start_local_cluster
+    >>> client = start_local_cluster(1, memory_limit="256MiB", dashboard=False)
+    >>> client.submit(sum, [1, 2, 3]).result()
+    6
+    >>> close_local_cluster()
+    True
+    """
+    from distributed import Client, LocalCluster
+
+    for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    close_local_cluster()
+    if dashboard:
+        try:
+            import bokeh  # noqa: F401
+        except ImportError:
+            dashboard = False
+    options: dict[str, Any] = {
+        "n_workers": n_workers,
+        "threads_per_worker": threads_per_worker,
+        "memory_limit": memory_limit,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": "127.0.0.1:0" if dashboard else None,
+        "silence_logs": logging.ERROR,
+    }
+    if local_directory is not None:
+        Path(local_directory).mkdir(parents=True, exist_ok=True)
+        options["local_directory"] = os.fspath(local_directory)
+    options.update(kwargs)
+    cluster = LocalCluster(**options)
+    try:
+        client = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
+    _CURRENT.update(client=client, cluster=cluster)
+    return client
+
+
+atexit.register(close_local_cluster)

@@ -1,0 +1,283 @@
+"""write_labels: a label image in an image's labels/ group that ome-zarr-py and ome-zarr-models see as labels."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from data_helpers import OmeZarrError, validate_ome_zarr, write_labels, write_ome_zarr
+from data_helpers.omezarr import level_translation
+
+SHAPE = (24, 40, 48)
+
+
+@pytest.fixture()
+def cells():
+    lab = np.zeros(SHAPE, np.uint16)
+    lab[4:20, 8:30, 10:40] = 1
+    lab[10:16, 12:20, 14:22] = 3
+    return lab
+
+
+def _image(tmp_path, version="0.5", name="img.ome.zarr"):
+    data = np.random.default_rng(0).integers(0, 1000, SHAPE, dtype=np.uint16)
+    write_ome_zarr(data, tmp_path / name, voxel_size=(2.0, 0.5, 0.5), unit="um", chunks=16, version=version,
+                   translation=(1.0, 0.0, -3.0))
+    return tmp_path / name
+
+
+def _snapshot(folder):
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as handle:
+                out[os.path.relpath(p, folder)] = handle.read()
+    return out
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_group_and_image_label_metadata(tmp_path, cells, version):
+    image = _image(tmp_path, version)
+    label = write_labels(image, "cells", cells, colors={1: (255, 0, 0), 3: (0, 0, 255, 128)},
+                         properties={1: {"class": "tissue"}})
+    if version == "0.4":
+        group = json.loads((image / "labels" / ".zattrs").read_text())
+        attrs = json.loads((image / "labels" / "cells" / ".zattrs").read_text())
+        ome, il = group, attrs["image-label"]
+        assert il["version"] == "0.4"
+        ms = attrs["multiscales"][0]
+    else:
+        group = json.loads((image / "labels" / "zarr.json").read_text())["attributes"]
+        attrs = json.loads((image / "labels" / "cells" / "zarr.json").read_text())["attributes"]
+        ome, il = group["ome"], attrs["ome"]["image-label"]
+        assert attrs["ome"]["version"] == "0.5" and group["ome"]["version"] == "0.5"
+        ms = attrs["ome"]["multiscales"][0]
+    assert ome["labels"] == ["cells"]
+    assert il["source"] == {"image": "../../"}
+    assert il["colors"] == [{"label-value": 1, "rgba": [255, 0, 0, 255]}, {"label-value": 3, "rgba": [0, 0, 255, 128]}]
+    assert il["properties"] == [{"label-value": 1, "class": "tissue"}]
+    parent = json.loads((image / ("zarr.json" if version == "0.5" else ".zattrs")).read_text())
+    parent_ms = (parent["attributes"]["ome"] if version == "0.5" else parent)["multiscales"][0]
+    assert len(ms["datasets"]) == len(parent_ms["datasets"]) == label.n_levels > 1
+    for ds, pds in zip(ms["datasets"], parent_ms["datasets"]):
+        assert ds["coordinateTransformations"] == pds["coordinateTransformations"]  # mode: same block centres
+    assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
+    report = validate_ome_zarr(image)
+    assert report.ok, str(report)
+    assert any("labels/cells: label image" in s for s in report.summaries), report.summaries
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_py_reader_sees_a_label(tmp_path, cells, version):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    image = _image(tmp_path, version)
+    label = write_labels(image, "cells", cells, colors={1: (255, 0, 0)})
+    nodes = list(Reader(parse_url(str(image / "labels" / "cells")))())
+    label_nodes = [n for n in nodes if n.load(Label)]
+    assert label_nodes, [type(s).__name__ for n in nodes for s in n.specs]
+    node = label_nodes[0]
+    assert len(node.data) == label.n_levels > 2
+    np.testing.assert_array_equal(np.asarray(node.data[0]), cells)
+    assert set(np.unique(np.asarray(node.data[1]))) <= {0, 1, 3}
+
+
+def test_ome_zarr_py_finds_labels_from_the_image(tmp_path, cells):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    image = _image(tmp_path, "0.4")
+    write_labels(image, "cells", cells)
+    nodes = list(Reader(parse_url(str(image)))())
+    assert any(n.load(Label) for n in nodes), [n.zarr.path for n in nodes]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_models_label_models(tmp_path, cells, version):
+    image = _image(tmp_path, version)
+    write_labels(image, "cells", cells, colors={1: (255, 0, 0)})
+    if version == "0.4":
+        from ome_zarr_models.v04.image_label import ImageLabel
+        from ome_zarr_models.v04.labels import Labels
+    else:
+        from ome_zarr_models.v05.image_label import ImageLabel
+        from ome_zarr_models.v05.labels import Labels
+    import zarr
+
+    labels_group = Labels.from_zarr(zarr.open_group(image / "labels", mode="r"))
+    listed = labels_group.attributes.labels if version == "0.4" else labels_group.attributes.ome.labels
+    assert list(listed) == ["cells"]
+    label = ImageLabel.from_zarr(zarr.open_group(image / "labels" / "cells", mode="r"))
+    attrs = label.attributes if version == "0.4" else label.attributes.ome
+    il = attrs.image_label
+    assert [(c.label_value, tuple(c.rgba)) for c in il.colors] == [(1, (255, 0, 0, 255))]
+    assert il.source.image == "../../"
+    assert len(attrs.multiscales[0].datasets) == 4
+    if version == "0.4":
+        from ome_zarr_models.v04.image import Image
+    else:
+        from ome_zarr_models.v05.image import Image
+    parent = Image.from_zarr(zarr.open_group(image, mode="r"))  # checks the labels against the image's levels
+    assert parent.labels is not None
+
+
+def test_mode_never_invents_a_label(tmp_path):
+    image = _image(tmp_path)
+    lab = np.zeros(SHAPE, np.uint8)
+    lab[:, :, 1::2] = 4  # stripes one voxel wide: the mean would make 2
+    lab[:, 1::2, :] = 6
+    write_labels(image, "stripes", lab)
+    import zarr
+
+    for level in range(4):
+        values = set(np.unique(zarr.open_array(image / "labels" / "stripes" / str(level), mode="r")[...]).tolist())
+        assert values <= {0, 4, 6}, (level, values)
+
+
+def test_nearest_keeps_first_voxel_and_its_position(tmp_path, cells):
+    image = _image(tmp_path)
+    label = write_labels(image, "near", cells, method="nearest")
+    import zarr
+
+    np.testing.assert_array_equal(zarr.open_array(image / "labels" / "near" / "1", mode="r")[...],
+                                  cells[:, ::2, ::2][:, :20, :24])
+    assert label.translations[1] == (1.0, 0.0, -3.0)  # a strided level does not move
+    assert level_translation(-3.0, 0.5, 2, "mode") == -2.75
+
+
+def test_second_label_is_added_to_the_list(tmp_path, cells):
+    image = _image(tmp_path)
+    write_labels(image, "a", cells)
+    write_labels(image, "b", cells == 1 if False else (cells > 0).astype(np.uint8))
+    group = json.loads((image / "labels" / "zarr.json").read_text())["attributes"]
+    assert group["ome"]["labels"] == ["a", "b"]
+    assert group["data_helpers"]["labels"] == ["a", "b"]
+    assert validate_ome_zarr(image).ok
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "error", "match"),
+    [
+        (np.zeros((24, 40, 47), np.uint8), {}, OmeZarrError, "shape"),
+        (np.zeros(SHAPE, np.float32), {}, OmeZarrError, "integer dtype"),
+        (np.zeros(SHAPE, bool), {}, OmeZarrError, "integer dtype"),
+        (np.zeros(SHAPE, np.uint8), dict(colors={1: (300, 0, 0)}), OmeZarrError, "0 to 255"),
+        (np.zeros(SHAPE, np.uint8), dict(colors={1: (1, 2)}), OmeZarrError, "3 or 4 whole numbers"),
+        (np.zeros(SHAPE, np.uint8), dict(colors={"red": (1, 2, 3)}), OmeZarrError, "whole numbers"),
+        (np.zeros(SHAPE, np.uint8), dict(colors=[(1, 2, 3)]), OmeZarrError, "must be a dict"),
+        (np.zeros(SHAPE, np.uint8), dict(properties={1: "x"}), OmeZarrError, "dict of named values"),
+        (np.zeros(SHAPE, np.uint8), dict(method="mean"), OmeZarrError, "invents|not there"),
+        (np.zeros(SHAPE, np.uint8), dict(name="../x"), OmeZarrError, "plain folder name"),
+        ([[1, 2]], {}, OmeZarrError, "array of integers"),
+    ],
+)
+def test_bad_input_writes_nothing(tmp_path, labels, kwargs, error, match):
+    image = _image(tmp_path)
+    before = _snapshot(tmp_path)
+    name = kwargs.pop("name", "cells")
+    with pytest.raises(error, match=match):
+        write_labels(image, name, labels, **kwargs)
+    assert _snapshot(tmp_path) == before
+    assert sorted(os.listdir(tmp_path)) == ["img.ome.zarr"]
+
+
+def test_unknown_parent(tmp_path, cells):
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        write_labels(tmp_path / "missing.ome.zarr", "cells", cells)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("mine")
+    with pytest.raises(OmeZarrError, match="not an OME-Zarr image"):
+        write_labels(tmp_path / "plain", "cells", cells)
+    assert sorted(os.listdir(tmp_path / "plain")) == ["notes.txt"]
+    assert not (tmp_path / "missing.ome.zarr").exists()
+
+
+def test_refuses_0_6_parent(tmp_path, cells):
+    image = _image(tmp_path, "0.6")
+    with pytest.raises(OmeZarrError, match="0.4 and 0.5"):
+        write_labels(image, "cells", cells)
+    assert not (image / "labels").exists()
+
+
+def test_existing_label_needs_overwrite_and_then_only_its_own_entries(tmp_path, cells):
+    image = _image(tmp_path)
+    write_labels(image, "cells", cells)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_labels(image, "cells", cells)
+    notes = image / "labels" / "cells" / "notes.txt"
+    notes.write_text("keep me")
+    (image / "labels" / "mine").mkdir()
+    other = cells.copy()
+    other[other == 3] = 7
+    label = write_labels(image, "cells", other, overwrite=True)
+    import zarr
+
+    np.testing.assert_array_equal(zarr.open_array(label.path / "0", mode="r")[...], other)
+    assert notes.read_text() == "keep me" and (image / "labels" / "mine").is_dir()
+    group = json.loads((image / "labels" / "zarr.json").read_text())["attributes"]
+    assert group["ome"]["labels"] == ["cells"]
+
+
+def test_foreign_labels_group_is_never_changed(tmp_path, cells):
+    import zarr
+
+    image = _image(tmp_path)
+    zarr.create_group(image / "labels", zarr_format=3, attributes={"ome": {"version": "0.5", "labels": ["theirs"]}})
+    before = _snapshot(image)
+    with pytest.raises(FileExistsError, match="not written by data_helpers"):
+        write_labels(image, "cells", cells)
+    assert _snapshot(image) == before
+
+
+def test_foreign_label_image_is_not_overwritten(tmp_path, cells):
+    image = _image(tmp_path)
+    write_labels(image, "cells", cells)
+    foreign = image / "labels" / "cells" / "zarr.json"
+    doc = json.loads(foreign.read_text())
+    del doc["attributes"]["data_helpers"]
+    foreign.write_text(json.dumps(doc))
+    before = _snapshot(image)
+    with pytest.raises(FileExistsError, match="not an OME-Zarr image written by data_helpers"):
+        write_labels(image, "cells", cells, overwrite=True)
+    assert _snapshot(image) == before
+
+
+def test_parent_written_by_ome_zarr_py(tmp_path, cells):
+    """A parent from another writer: the label copies its levels and scales."""
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    data = np.random.default_rng(1).integers(0, 255, SHAPE, dtype=np.uint8)
+    path = tmp_path / "ozp.ome.zarr"
+    group = zarr.open_group(parse_url(str(path), mode="w").store, mode="w")
+    write_image(data, group, axes="zyx", scale_factors=[{"z": 1, "y": 2, "x": 2}])
+    label = write_labels(path, "cells", cells)
+    parent_ms = json.loads((path / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0]
+    parent_scales = [tuple(t["scale"]) for ds in parent_ms["datasets"] for t in ds["coordinateTransformations"]
+                     if t["type"] == "scale"]
+    assert label.scales == tuple(parent_scales) and label.n_levels == 2
+    assert validate_ome_zarr(path).ok
+
+
+def test_validator_warns_when_a_label_image_does_not_match_its_image(tmp_path, cells):
+    """A label image written by hand with another shape than its image: the validator names both shapes."""
+    image = _image(tmp_path)
+    write_labels(image, "cells", cells, colors={1: (255, 0, 0), 3: (0, 0, 255)})
+    assert not validate_ome_zarr(image).warnings
+    other = tmp_path / "other.ome.zarr"
+    write_ome_zarr(np.zeros((24, 40, 40), np.uint8), other, voxel_size=(2.0, 0.5, 0.5), unit="um", chunks=16)
+    label_zarr = image / "labels" / "cells"
+    for level in ("0", "1", "2", "3"):  # swap the label's arrays for arrays of another shape
+        if (other / level).exists():
+            os.rename(label_zarr / level, tmp_path / f"old-{level}")
+            os.rename(other / level, label_zarr / level)
+    report = validate_ome_zarr(image)
+    found = [str(p) for p in report.warnings if "labels/cells" in str(p) and "(24, 40, 48)" in str(p)]
+    assert found, str(report)
+    assert "(24, 40, 40)" in found[0] and "write_labels" in found[0]

@@ -1,0 +1,189 @@
+"""A real viewer opens the OME-Zarr images the package writes: Neuroglancer, in headless Chromium.
+
+The viewer's client comes from the pinned ``neuroglancer`` wheel and is served by its Python server; the
+image is served by neuroglancer's ``StaticFileServer`` (CORS headers), both on 127.0.0.1. Chromium draws
+WebGL in software (SwiftShader), so no GPU is needed. The checks: the viewer reports every visible chunk
+drawn, the first cross-section panel is not blank, the chunk files were requested, and no console error
+other than the expected 404s of Zarr version 2 metadata that the viewer probes for first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import skip_or_fail
+from test_jupyterlab import lab  # noqa: F401  (the JupyterLab server fixture)
+from data_helpers import write_ome_zarr
+
+CHROMIUM = os.environ.get("TEXTBOOK_CHROMIUM", "/usr/bin/chromium")
+WEBGL_FLAGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
+
+
+class _Requests(logging.Handler):
+    """Collect the paths of the requests that tornado's access log reports."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        skip_or_fail(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("viewer")
+    z, y, x = np.mgrid[0:48, 0:96, 0:96]
+    volume = (((x // 12 + y // 12 + z // 12) % 2) * 200 + 20).astype(np.uint8)  # a 3D checkerboard
+    write_ome_zarr(volume, folder / "checks.ome.zarr", voxel_size=(2.0, 1.0, 1.0), unit="micrometer",
+                   chunks=32, progress=False)
+    return folder
+
+
+def _open_in_neuroglancer(chromium: str, folder: Path, image: str, shot: Path):
+    """Screenshot of Neuroglancer showing folder/image; returns (pixels, console, requests, ready)."""
+    import neuroglancer
+    from neuroglancer.static_file_server import StaticFileServer
+    from PIL import Image
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    neuroglancer.set_server_bind_address("127.0.0.1")
+    access = logging.getLogger("tornado.access")
+    handler = _Requests()
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    console: list[str] = []
+    ready = True
+    try:
+        with StaticFileServer(static_dir=str(folder), bind_address="127.0.0.1", daemon=True) as url:
+            viewer = neuroglancer.Viewer()
+            with viewer.txn() as state:
+                state.layers["image"] = neuroglancer.ImageLayer(source=f"zarr://{url}/{image}")
+                state.layout = "xy"
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=WEBGL_FLAGS)
+                try:
+                    page = browser.new_page(viewport={"width": 640, "height": 480})
+                    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                    page.goto(viewer.get_viewer_url())
+                    try:
+                        page.wait_for_function("() => window.viewer && window.viewer.isReady()",
+                                               timeout=60_000)
+                    except PlaywrightTimeout:
+                        ready = False
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=shot)
+                finally:
+                    browser.close()
+    finally:
+        access.removeHandler(handler)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    return pixels, console, handler.lines, ready
+
+
+def _panel(pixels: np.ndarray) -> np.ndarray:
+    """The data panel: below the two bars at the top (about 50 pixels), away from the edges."""
+    return pixels[80:-30, 30:-30]
+
+
+def test_neuroglancer_draws_an_image_written_by_write_ome_zarr(chromium, image_folder, tmp_path):
+    pixels, console, requests, ready = _open_in_neuroglancer(
+        chromium, image_folder, "checks.ome.zarr", tmp_path / "shot.png")
+    assert ready, f"the viewer did not finish drawing; console: {console}"
+    panel = _panel(pixels)
+    # The checkerboard's dark and bright squares each cover over 1 % of the panel (about 2 % here).
+    dark, bright = (panel < 60).mean(), (panel > 150).mean()
+    assert dark > 0.01 and bright > 0.01, (dark, bright)
+    assert any("/checks.ome.zarr/zarr.json" in r and r.startswith("200") for r in requests), requests
+    assert any("/checks.ome.zarr/" in r and "/c/" in r and r.startswith("200") for r in requests), requests
+    errors = [m for m in console if m.startswith("error") and "Failed to load resource" not in m]
+    assert not errors, errors
+
+
+def test_the_checks_see_a_missing_image(chromium, image_folder, tmp_path):
+    """The same checks fail when the source does not exist: the panel stays empty and zarr.json is a 404."""
+    pixels, console, requests, _ = _open_in_neuroglancer(
+        chromium, image_folder, "absent.ome.zarr", tmp_path / "absent.png")
+    panel = _panel(pixels)
+    assert (panel > 150).mean() < 0.002, "an absent image should leave the panel empty"
+    assert not any("/absent.ome.zarr/zarr.json" in r and r.startswith("200") for r in requests)
+
+
+# --- the z slider of the visualising chapter, in JupyterLab ---------------------------------------------
+
+
+def _slider_cell() -> str:
+    """The chapter's code cell that defines and shows the slider, as the reader runs it."""
+    import jupytext
+
+    from conftest import REPO
+
+    notebook = jupytext.read(REPO / "book" / "visualising.md")
+    cells = [c.source for c in notebook.cells if c.cell_type == "code" and "def z_slider" in c.source]
+    assert len(cells) == 1, "the chapter should have one cell that defines z_slider"
+    return cells[0]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(900)
+def test_the_chapter_slider_redraws_the_plane_in_jupyterlab(lab):
+    """The slider renders as a widget (not as text), and moving it draws another plane."""
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    from test_jupyterlab import CHROMIUM as LAB_CHROMIUM
+    from test_jupyterlab import LAUNCH_ARGS, _run_all
+
+    url, token, root = lab
+    setup = (
+        "import matplotlib.pyplot as plt\n"
+        "from pathlib import Path\n"
+        "from data_helpers import open_ome_zarr, synthetic_volume, write_ome_zarr\n"
+        "from data_helpers.plotting import contrast_limits, show_plane\n"
+        "image_path = Path('slider.ome.zarr')\n"
+        "if not image_path.exists():\n"
+        "    write_ome_zarr(synthetic_volume((32, 96, 96), chunks=32), image_path,\n"
+        "                   voxel_size=(2.0, 0.5, 0.5), unit='micrometer', chunks=32, progress=False)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
+                                               nbformat.v4.new_code_cell(_slider_cell())])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "slider.ipynb")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=LAB_CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/lab/tree/slider.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            _run_all(page)
+            page.wait_for_selector(".widget-slider", timeout=300_000)
+            image = page.locator(".jupyter-widgets-output-area img, .widget-output img").first
+            image.wait_for(timeout=120_000)
+            before = image.get_attribute("src")
+            label = page.locator(".widget-readout").first.inner_text()
+            page.locator(".widget-slider .noUi-handle").first.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "before => { const img = document.querySelector("
+                "'.jupyter-widgets-output-area img, .widget-output img');"
+                " return img && img.getAttribute('src') !== before; }",
+                arg=before, timeout=120_000,
+            )
+            after_label = page.locator(".widget-readout").first.inner_text()
+        finally:
+            browser.close()
+    assert int(after_label) == int(label) + 1, (label, after_label)
