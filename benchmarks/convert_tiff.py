@@ -32,27 +32,15 @@ folder) that is deleted at the end; 8 GiB needs about 20 GB of free disk.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import check_own_maxrss, report, run_child
+
 METHODS = ("raw", "convert")
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in [folder, *folder.rglob("*")]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def child(method: str, source: Path, out: Path) -> None:
@@ -65,10 +53,7 @@ def child(method: str, source: Path, out: Path) -> None:
     import data_helpers
     from data_helpers.omezarr import DEFAULT_CHUNK, DEFAULT_CLEVEL
 
-    start_max = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if start_max > psutil.Process().memory_info().rss + 64 * 2**20:
-        raise SystemExit(f"ru_maxrss starts at {start_max / 2**20:.0f} MiB, above this process's RSS: it was "
-                         "inherited from the parent (vfork), so the peak memory cannot be measured this way.")
+    check_own_maxrss()
     files = sorted(source.glob("*.tif"))
     first = tifffile.imread(files[0])
     shape, dtype = (len(files), *first.shape), first.dtype
@@ -91,12 +76,7 @@ def child(method: str, source: Path, out: Path) -> None:
         data_helpers.tiff_to_ome_zarr(source, out, voxel_size=(1.0, 0.5, 0.5), unit="micrometer", progress=False)
     else:
         raise SystemExit(f"unknown method {method!r}")
-    _fsync_tree(out)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(json.dumps({"seconds": seconds, "nbytes": nbytes, "peak_above_baseline": max(peak - baseline, 0),
-                      "baseline": baseline, "stored": stored}))
+    report(out, start, nbytes, baseline)
 
 
 def make_stack(gib: float, plane: int, folder: Path) -> Path:
@@ -143,10 +123,7 @@ def main() -> None:
                 for method in METHODS:  # side by side: raw, then convert, in each round
                     out = work / f"out-{method}.zarr"
                     shutil.rmtree(out, ignore_errors=True)
-                    # preexec_fn makes subprocess fork instead of vfork (see the module docstring)
-                    done = subprocess.run([sys.executable, __file__, "--child", method, str(stack), str(out)],
-                                          capture_output=True, text=True, check=True, preexec_fn=os.getpid)
-                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    result = run_child(__file__, method, str(stack), str(out))  # fork, not vfork
                     figures[method].append(result)
                     shutil.rmtree(out, ignore_errors=True)
                     print(f"  {method}: {result['nbytes'] / result['seconds'] / 1e6:.0f} MB/s, "

@@ -26,33 +26,16 @@ folder) that is deleted at the end. 2048³ needs about 17 GB of input on disk.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import report, run_child
+
 METHODS = ("raw", "wrapper", "ngff-zarr")
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def child(method: str, source: Path, out: Path) -> None:
@@ -84,12 +67,7 @@ def child(method: str, source: Path, out: Path) -> None:
         ngff_zarr.to_ngff_zarr(out, ngff_zarr.to_multiscales(image), version="0.5")
     else:
         raise SystemExit(f"unknown method {method!r}")
-    _fsync_tree(out)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(json.dumps({"seconds": seconds, "nbytes": nbytes, "peak_above_baseline": max(peak - baseline, 0),
-                      "baseline": baseline, "stored": stored}))
+    report(out, start, nbytes, baseline)
 
 
 def make_input(size: int, folder: Path, planes: bool = False) -> Path:
@@ -141,13 +119,7 @@ def main() -> None:
                 runs = []
                 for _ in range(args.repeats):
                     out = work / f"out-{method}-{size}"
-                    # fork, not vfork (preexec_fn forces it): after a vfork + exec, Linux reports the parent's
-                    # peak RSS (making the input) as the child's ru_maxrss
-                    proc = subprocess.run([sys.executable, __file__, "--child", method, str(source), str(out)],
-                                          capture_output=True, text=True, preexec_fn=os.getpid)
-                    if proc.returncode:
-                        raise SystemExit(f"{method} at {size}³ failed:\n{proc.stderr[-3000:]}")
-                    runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                    runs.append(run_child(__file__, method, str(source), str(out)))  # fork, not vfork
                     shutil.rmtree(out)
                 secs = statistics.median(r["seconds"] for r in runs)
                 peak = statistics.median(r["peak_above_baseline"] for r in runs)

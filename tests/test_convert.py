@@ -430,3 +430,43 @@ def test_export_from_ome_zarr_0_6(tmp_path):
                            coordinates="physical")
     assert out.voxel_size == (2, 1, 0.5) and out.offset == (1, 0, 0) and out.unit == "micrometer"
     np.testing.assert_array_equal(_read_folder(tmp_path / "r"), volume[1:3])
+
+
+# -- how planes are read: memory-mapped blocks when uncompressed, whole planes otherwise ---------------------
+
+
+def test_uncompressed_planes_are_memory_mapped_and_others_are_not(tmp_path):
+    from data_helpers.convert import _page_layout
+
+    plane = _volume(np.uint16)[0]
+    tifffile.imwrite(tmp_path / "raw.tif", plane)
+    tifffile.imwrite(tmp_path / "zlib.tif", plane, compression="zlib")
+    tifffile.imwrite(tmp_path / "big.tif", plane, byteorder=">")
+    shape, dtype, offset = _page_layout(tmp_path / "raw.tif")
+    assert (shape, dtype) == (plane.shape, np.dtype(np.uint16)) and offset is not None
+    mapped = np.memmap(tmp_path / "raw.tif", dtype=np.uint16, mode="r", offset=offset, shape=shape)
+    np.testing.assert_array_equal(mapped, plane)
+    del mapped
+    assert _page_layout(tmp_path / "zlib.tif")[2] is None
+    assert _page_layout(tmp_path / "big.tif")[2] is None
+
+
+@pytest.mark.parametrize("kind", ["raw", "zlib", "big-endian", "mixed"])
+def test_plane_blocks_read_exactly_across_block_edges(tmp_path, monkeypatch, kind):
+    import data_helpers.convert as convert
+
+    monkeypatch.setattr(convert, "_MAPPED_BLOCK", (3, 8, 16))  # blocks that do not divide the shape
+    volume = _volume(np.uint16)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for z, plane in enumerate(volume):
+        options = {"raw": {}, "zlib": {"compression": "zlib"}, "big-endian": {"byteorder": ">"},
+                   "mixed": {"compression": "zlib"} if z == 3 else {}}[kind]
+        tifffile.imwrite(folder / f"z{z}.tif", plane, **options)
+    source = convert._open_plane_folder(folder)
+    assert source.data.chunksize == ((3, 8, 16) if kind == "raw" else (1, *SHAPE[1:]))
+    np.testing.assert_array_equal(source.data.compute(), volume)
+    np.testing.assert_array_equal(source.data[2:6, 5:17, 3:20].compute(), volume[2:6, 5:17, 3:20])
+    image = tiff_to_ome_zarr(folder, tmp_path / "a.ome.zarr", voxel_size=1.0, unit="um", chunks=4,
+                             progress=False)
+    np.testing.assert_array_equal(_level(image.path), volume)

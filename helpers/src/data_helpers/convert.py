@@ -103,36 +103,64 @@ def _check_numbering(files: list[Path], where: str) -> None:
                                "give a glob pattern that selects only the planes you want.")
 
 
-def _page_layout(file: Path) -> tuple[tuple[int, ...], np.dtype]:
+def _page_layout(file: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
+    """Shape and dtype of a TIFF file's first series, and where its data starts if it can be memory-mapped.
+
+    The offset is given only for one uncompressed, contiguous plane in this machine's byte order; a block of
+    such planes is then read through ``np.memmap`` without decoding (or even reading) the rest of each plane.
+    """
     import tifffile
 
     try:
         with tifffile.TiffFile(file) as tif:
             series = tif.series[0]
-            return tuple(series.shape), np.dtype(series.dtype)
+            page = tif.pages.first
+            offset = None
+            if (len(tif.pages) == 1 and page.is_memmappable and page.dataoffsets
+                    and np.dtype(series.dtype).newbyteorder(tif.byteorder).isnative):
+                offset = int(page.dataoffsets[0])
+            return tuple(series.shape), np.dtype(series.dtype), offset
     except (tifffile.TiffFileError, OSError, IndexError) as exc:
         raise ConvertError(f"{file} cannot be read as a TIFF file ({exc}); remove it from the folder or "
                            "give a glob pattern that leaves it out.") from exc
 
 
 class _PlaneStack:
-    """A lazy 3D array over one 2D TIFF file per plane: indexing reads only the planes it needs."""
+    """A lazy 3D array over one 2D TIFF file per plane: indexing reads only the planes it needs.
 
-    def __init__(self, files: list[Path], shape: tuple[int, int], dtype: np.dtype):
-        self.files, self.dtype = files, dtype
+    With ``offsets`` (uncompressed planes, see :func:`_page_layout`), each plane is memory-mapped, so a
+    block reads only its own rows and columns of each plane; otherwise whole planes are decoded by tifffile.
+    """
+
+    def __init__(self, files: list[Path], shape: tuple[int, int], dtype: np.dtype,
+                 offsets: list[int] | None = None):
+        self.files, self.dtype, self.offsets = files, dtype, offsets
         self.shape = (len(files), *shape)
         self.ndim = 3
 
-    def __getitem__(self, key):
-        import tifffile
+    def _plane(self, z: int, rows_cols: tuple) -> np.ndarray:
+        if self.offsets is None:
+            import tifffile
 
+            return tifffile.imread(self.files[z])[rows_cols]
+        return np.memmap(self.files[z], dtype=self.dtype, mode="r", offset=self.offsets[z],
+                         shape=self.shape[1:])[rows_cols]
+
+    def __getitem__(self, key):
         if not isinstance(key, tuple):
             key = (key,)
         key = key + (slice(None),) * (3 - len(key))
         zs = range(*key[0].indices(self.shape[0])) if isinstance(key[0], slice) else [key[0]]
-        planes = [tifffile.imread(self.files[z])[key[1:]] for z in zs]
-        out = np.stack(planes) if planes else np.empty((0, *self.shape[1:]), self.dtype)[(slice(None), *key[1:])]
+        window = np.empty(self.shape[1:], dtype=bool)[key[1:]].shape  # the shape of one plane's part
+        out = np.empty((len(zs), *window), self.dtype)  # filled plane by plane: no list of planes to stack
+        for i, z in enumerate(zs):
+            out[i] = self._plane(z, key[1:])
         return out if isinstance(key[0], slice) else out[0]
+
+
+#: Read blocks of memory-mappable planes: one block of the pyramid's first step (2 x the default chunk of
+#: 128 voxels a side), so write_ome_zarr needs neither an intermediate copy nor a rechunk.
+_MAPPED_BLOCK = (256, 256, 256)
 
 
 @dataclass
@@ -146,17 +174,24 @@ class _Source:
 def _open_plane_folder(source) -> _Source:
     files, where = _plane_files(source)
     _check_numbering(files, where)
-    shape, dtype = _page_layout(files[0])
+    shape, dtype, offset = _page_layout(files[0])
     if len(shape) != 2:
         raise ConvertError(f"{where}: {files[0].name} holds an array of shape {shape}, not one 2D plane; "
                            "convert a multi-page file on its own (give its path), not in a folder of planes.")
+    offsets: list[int | None] = [offset]
     for f in files[1:]:
-        s, d = _page_layout(f)
+        s, d, o = _page_layout(f)
         if s != shape or d != dtype:
             raise ConvertError(f"{where}: {f.name} is the first odd plane: shape {s}, dtype {d}, where "
                                f"{files[0].name} has shape {shape}, dtype {dtype}. Every plane must have the "
                                "same shape and dtype; remove or fix that file.")
-    data = da.from_array(_PlaneStack(files, shape, dtype), chunks=(1, *shape), name=f"tiff-planes-{id(files)}")
+        offsets.append(o)
+    if all(o is not None for o in offsets):  # uncompressed planes: read blocks, not whole planes
+        stack = _PlaneStack(files, shape, dtype, offsets)
+        chunks = tuple(min(c, n) for c, n in zip(_MAPPED_BLOCK, (len(files), *shape)))
+    else:
+        stack, chunks = _PlaneStack(files, shape, dtype), (1, *shape)
+    data = da.from_array(stack, chunks=chunks, name=f"tiff-planes-{id(files)}")
     return _Source(data, None, None, where)
 
 
@@ -266,7 +301,17 @@ def _check_new_target(path, write_options: dict) -> None:
                               "image that this package wrote there (nothing else is ever replaced).")
 
 
-def _write(data, path, voxel_size, unit, dims, write_options) -> OmeZarrImage:
+def _check_before_reading(path, unit, write_options: dict) -> None:
+    """The checks that need no source: the target is new (or may be replaced), the unit is known."""
+    _check_new_target(path, write_options)
+    if unit is not None:
+        normalize_unit(unit)
+
+
+def _write(src: _Source, path, voxel_size, unit, dims, write_options) -> OmeZarrImage:
+    """Resolve the voxel size (explicit, or from the source's metadata) and write ``src`` as OME-Zarr."""
+    data = src.data
+    voxel_size, unit = _resolve_voxel_size(src, voxel_size, unit, data.ndim)
     if dims is None:
         dims = ("y", "x") if data.ndim == 2 else ("z", "y", "x")
     return write_ome_zarr(data, path, voxel_size=voxel_size, unit=unit, dims=dims, **write_options)
@@ -336,9 +381,7 @@ def tiff_to_ome_zarr(
     >>> image.shapes[0]
     (4, 8, 8)
     """
-    _check_new_target(path, write_options)
-    if unit is not None:
-        normalize_unit(unit)
+    _check_before_reading(path, unit, write_options)
     if dims is not None and len(dims) == 2:
         file = Path(os.fspath(source))
         import tifffile
@@ -349,8 +392,7 @@ def tiff_to_ome_zarr(
         src = _Source(data, None, None, file.name)
     else:
         src = _open_tiff(source)
-    size, unit_name = _resolve_voxel_size(src, voxel_size, unit, src.data.ndim)
-    return _write(src.data, path, size, unit_name, dims, write_options)
+    return _write(src, path, voxel_size, unit, dims, write_options)
 
 
 # -- HDF5 -------------------------------------------------------------------------------------------------
@@ -425,9 +467,7 @@ def hdf5_to_ome_zarr(
     """
     import h5py
 
-    _check_new_target(path, write_options)
-    if unit is not None:
-        normalize_unit(unit)
+    _check_before_reading(path, unit, write_options)
     file = Path(source)
     if not file.is_file():
         raise ConvertError(f"{file} is not a file; give the path of the HDF5 file.")
@@ -456,8 +496,7 @@ def hdf5_to_ome_zarr(
     origin = f"dataset {dataset!r} of {file.name} (no 'element_size_um' attribute)"
     found = tuple(float(v) for v in attr) if attr is not None and len(attr) == len(shape) else None
     src = _Source(data, found, "micrometer" if found else None, origin)
-    size, unit_name = _resolve_voxel_size(src, voxel_size, unit, len(shape))
-    return _write(data, path, size, unit_name, dims, write_options)
+    return _write(src, path, voxel_size, unit, dims, write_options)
 
 
 # -- export to TIFF ---------------------------------------------------------------------------------------
