@@ -23,11 +23,8 @@ import sys
 import threading
 import time
 
-<<<<<<< HEAD
 from data_helpers.errors import BookError
 
-__all__ = ["BINDER_MEMORY_GIB", "MemoryBudgetError", "check_memory_budget", "elapsed_seconds", "peak_memory_bytes"]
-=======
 __all__ = [
     "BINDER_MEMORY_GIB",
     "MemoryBudgetError",
@@ -38,7 +35,6 @@ __all__ = [
     "process_tree_memory_bytes",
     "watch_process_tree",
 ]
->>>>>>> dask
 
 #: Memory of a free Binder session: the budget of every chapter.
 BINDER_MEMORY_GIB = 2.0
