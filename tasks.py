@@ -5,6 +5,7 @@
     python3 tasks.py test      # unit tests + strict book build + browser smoke test
     python3 tasks.py preview   # serve the built site on http://127.0.0.1:8000
     python3 tasks.py lab       # open the chapters as notebooks in JupyterLab
+    python3 tasks.py budget    # each chapter's time and peak memory, run as a reader would
     python3 tasks.py env       # only create or update .venv
     python3 tasks.py chapter-times  # how long each chapter took when last executed
 
@@ -207,6 +208,13 @@ def cmd_chapter_times(_args) -> int:
     return 0
 
 
+def cmd_budget(args) -> int:
+    """Run every chapter as a reader would (a fresh kernel each) and print its time and peak memory."""
+    ensure_env()
+    command = [str(PYTHON), str(ROOT / "benchmarks" / "chapter_budget.py"), *args.chapters]
+    return subprocess.call(command, cwd=ROOT, env=book_env())
+
+
 def cmd_env(_args) -> int:
     ensure_env()
     return 0
@@ -248,7 +256,7 @@ def cmd_lab(_args) -> int:
     return run(BIN / "jupyter", "lab", "book")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("env", help="create or update .venv").set_defaults(func=cmd_env)
@@ -263,10 +271,13 @@ def main() -> int:
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_preview)
     sub.add_parser("lab", help="open the chapters in JupyterLab").set_defaults(func=cmd_lab)
+    p = sub.add_parser("budget", help="run each chapter in a fresh kernel: wall time and peak memory")
+    p.add_argument("chapters", nargs="*", help="chapter files (default: every chapter of _toc.yml)")
+    p.set_defaults(func=cmd_budget)
     sub.add_parser("chapter-times", help="print each chapter's last execution time").set_defaults(
         func=cmd_chapter_times
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -66,3 +66,32 @@ def test_the_venv_python_version_is_read_from_pyvenv_cfg(tasks, tmp_path, monkey
     assert tasks.venv_version() is None
     (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.12.1\n")
     assert tasks.venv_version() == (3, 12)
+
+
+def _chapter_budget():
+    spec = importlib.util.spec_from_file_location("chapter_budget_under_test", REPO / "benchmarks" / "chapter_budget.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_budget_report_runs_every_chapter_of_the_toc_in_book_order():
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    listed = [e["file"] for part in toc["parts"] for e in part["chapters"]]
+    chapters = _chapter_budget().toc_chapters()
+    names = [f"book/{p.stem}" for p in chapters]
+    assert names == [f for f in listed if f in names], "not in the order of _toc.yml"
+    assert "book/choosing-chunks-and-compression" in names and "book/processing-with-dask" in names
+    assert "book/glossary" not in names  # no code cells, nothing to run
+
+
+def test_the_budget_command_is_wired_to_the_report(tasks, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tasks, "ensure_env", lambda: None)
+    monkeypatch.setattr(tasks.subprocess, "call", lambda cmd, **kw: calls.append((cmd, kw)) or 0)
+    assert tasks.main(["budget", "book/storing-3d-images.md"]) == 0
+    (cmd, kw), = calls
+    assert cmd[1].endswith("chapter_budget.py") and cmd[2:] == ["book/storing-3d-images.md"]
+    assert kw["env"]["DATA_HELPERS_LOOPBACK_ONLY"] == "1"  # the chapters run as in the build
