@@ -63,3 +63,20 @@ def test_glue_stores_for_myst_nb_and_prints_the_value(capsys, monkeypatch):
 def test_glue_needs_an_identifier(bad):
     with pytest.raises(ValueError, match="plain identifier"):
         glue(bad, 1)
+
+
+def test_glue_stores_numpy_scalars_as_plain_numbers(monkeypatch):
+    import sys
+    import types
+
+    import numpy as np
+
+    stored = {}
+    fake = types.SimpleNamespace(glue=lambda name, value, display=False: stored.__setitem__(name, value))
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    from data_helpers.claims import glue
+
+    glue("mean_tissue", np.float64(37120.9))
+    assert type(stored["mean_tissue"]) is float and f"{stored['mean_tissue']:,.0f}" == "37,121"
+    glue("count", np.int64(3))
+    assert type(stored["count"]) is int

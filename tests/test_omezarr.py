@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import dask.array as da
 import numpy as np
@@ -415,3 +416,13 @@ def test_plan_levels_scales_and_translations():
     assert plan.scales[3] == (4.0, 4.0, 4.0)
     assert plan.translations[3] == (11.0, 1.75, 1.75)  # half the extra size of a coarse voxel, further in
     assert plan.names == ("0", "1", "2", "3")
+
+
+def test_a_printed_image_shows_its_path_relative_to_a_nearby_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "data").mkdir()
+    image = write_ome_zarr(np.zeros((8, 8), np.uint8), tmp_path / "data" / "a.ome.zarr", voxel_size=1, unit="um")
+    monkeypatch.chdir(tmp_path / "book")
+    text = str(image)
+    assert f"image at {os.path.join(os.pardir, 'data', 'a.ome.zarr')}\n" in text
+    assert str(tmp_path) not in text

@@ -151,6 +151,9 @@ def glue(name: str, value: Any, display: bool = False) -> str:
         raise ValueError(f"name must be a plain identifier such as 'scan_gb', got {name!r}.")
     from myst_nb import glue as myst_glue
 
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        # A NumPy scalar: its repr (np.float64(1.5)) cannot be formatted as a number in the prose.
+        value = value.item()
     myst_glue(name, value, display=display)
     line = f"{name} = {_short(value)}"
     print(line)

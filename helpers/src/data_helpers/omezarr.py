@@ -129,7 +129,15 @@ class OmeZarrImage:
         return len(self.shapes)
 
     def __str__(self) -> str:
-        lines = [f"OME-Zarr {self.version} image at {self.path}", f"  axes {', '.join(self.dims)}; {self.dtype}; chunks {self.chunks}; {self.method} pyramid"]
+        # Relative to the working directory when it is close by (a chapter in book/ shows ../data/...),
+        # so that printed images do not show this machine's folders.
+        try:
+            shown = os.path.relpath(self.path)
+        except ValueError:  # another drive, on Windows
+            shown = str(self.path)
+        if shown.startswith(os.pardir + os.sep + os.pardir):
+            shown = str(self.path)
+        lines = [f"OME-Zarr {self.version} image at {shown}", f"  axes {', '.join(self.dims)}; {self.dtype}; chunks {self.chunks}; {self.method} pyramid"]
         for i, (shape, scale) in enumerate(zip(self.shapes, self.scales)):
             scale_text = " x ".join(f"{s:g}" for s in scale)
             lines.append(f"  level {i}: {' x '.join(map(str, shape))} voxels, scale {scale_text}")

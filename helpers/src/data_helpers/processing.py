@@ -179,7 +179,7 @@ def start_local_cluster(
         "processes": True,
         "host": "127.0.0.1",
         "dashboard_address": "127.0.0.1:0" if dashboard else None,
-        "silence_logs": logging.ERROR,
+        "silence_logs": logging.CRITICAL,  # a worker that loses its scheduler at shutdown logs an ERROR
     }
     if local_directory is not None:
         Path(local_directory).mkdir(parents=True, exist_ok=True)
