@@ -470,3 +470,18 @@ def test_plane_blocks_read_exactly_across_block_edges(tmp_path, monkeypatch, kin
     image = tiff_to_ome_zarr(folder, tmp_path / "a.ome.zarr", voxel_size=1.0, unit="um", chunks=4,
                              progress=False)
     np.testing.assert_array_equal(_level(image.path), volume)
+
+
+def test_a_plane_stack_reads_any_index_like_numpy(tmp_path):
+    from data_helpers.convert import _page_layout, _PlaneStack
+
+    volume = _volume(np.uint16)
+    files = [tmp_path / f"z{z}.tif" for z in range(len(volume))]
+    for file, plane in zip(files, volume):
+        tifffile.imwrite(file, plane)
+    offsets = [_page_layout(f)[2] for f in files]
+    assert all(o is not None and o % 4096 for o in offsets)  # mapped rows start inside a page
+    stack = _PlaneStack(files, volume.shape[1:], volume.dtype, offsets)
+    for key in [(slice(None),), (2, 5), (slice(1, 6), slice(3, 30, 3), 4), (slice(None), slice(7, 7)),
+                (slice(2, 4), slice(None), slice(5, 9)), (slice(0, 8, 2), -1), (3,)]:
+        np.testing.assert_array_equal(stack[key], volume[key], err_msg=str(key))

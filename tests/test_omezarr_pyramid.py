@@ -134,7 +134,8 @@ def test_float_means_do_not_overflow(dtype):
 
 
 @pytest.mark.parametrize("values, expected", [([1, 2], 2), ([-1, -2], -1), ([-3, -2, 5, 6], 2), ([0, 0, 0, 1], 0),
-                                              ([0, 0, 1, 1], 1), ([-1, -1, -1, 0], -1)])
+                                              ([0, 0, 1, 1], 1), ([-1, -1, -1, 0], -1),
+                                              ([-1, -1, 0], -1), ([1, 1, 2], 1), ([-2, -1, -1], -1)])
 def test_mean_rounds_half_up(values, expected):
     block = np.array(values, np.int64).reshape(1, -1)
     assert _block_mean(block, (1, len(values))).item() == expected

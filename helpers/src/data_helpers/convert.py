@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob as _glob
 import json
 import math
+import mmap
 import os
 import re
 import shutil
@@ -138,13 +139,36 @@ class _PlaneStack:
         self.shape = (len(files), *shape)
         self.ndim = 3
 
-    def _plane(self, z: int, rows_cols: tuple) -> np.ndarray:
+    def _plane(self, z: int, rows_cols: tuple, out: np.ndarray) -> None:
+        """Copy part of plane ``z`` into ``out``."""
         if self.offsets is None:
             import tifffile
 
-            return tifffile.imread(self.files[z])[rows_cols]
-        return np.memmap(self.files[z], dtype=self.dtype, mode="r", offset=self.offsets[z],
-                         shape=self.shape[1:])[rows_cols]
+            out[...] = tifffile.imread(self.files[z])[rows_cols]
+            return
+        rows = rows_cols[0]
+        if not (isinstance(rows, slice) and rows.step in (None, 1)):
+            out[...] = np.memmap(self.files[z], dtype=self.dtype, mode="r", offset=self.offsets[z],
+                                 shape=self.shape[1:])[rows_cols]
+            return
+        y0, y1, _ = rows.indices(self.shape[1])
+        if y1 <= y0:
+            return
+        # map only the rows wanted, with mmap itself: np.memmap costs more than the copy of a block's rows
+        row_bytes = self.shape[2] * self.dtype.itemsize
+        start = self.offsets[z] + y0 * row_bytes
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        fd = os.open(self.files[z], os.O_RDONLY)
+        try:
+            mapped = mmap.mmap(fd, start - aligned + (y1 - y0) * row_bytes, offset=aligned, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        try:
+            view = np.frombuffer(mapped, self.dtype, count=(y1 - y0) * self.shape[2], offset=start - aligned)
+            out[...] = view.reshape(y1 - y0, self.shape[2])[(slice(None), *rows_cols[1:])]
+            del view
+        finally:
+            mapped.close()
 
     def __getitem__(self, key):
         if not isinstance(key, tuple):
@@ -154,7 +178,7 @@ class _PlaneStack:
         window = np.empty(self.shape[1:], dtype=bool)[key[1:]].shape  # the shape of one plane's part
         out = np.empty((len(zs), *window), self.dtype)  # filled plane by plane: no list of planes to stack
         for i, z in enumerate(zs):
-            out[i] = self._plane(z, key[1:])
+            self._plane(z, key[1:], out[i])
         return out if isinstance(key[0], slice) else out[0]
 
 

@@ -361,8 +361,14 @@ def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
     if kind == "b":
         return acc * 2 >= count
     if kind in "iu":
-        # round half up, in integers: (sum + count // 2) // count; floor division rounds towards -inf
-        return ((acc + count // 2) // count).astype(block.dtype)
+        # round half up, in integers: (sum + count // 2) // count; floor division rounds towards -inf, and so
+        # does a right shift (arithmetic for signed integers), which is faster when count is a power of 2
+        acc += count // 2
+        if count & (count - 1) == 0:
+            acc >>= count.bit_length() - 1
+        else:
+            acc //= count
+        return acc.astype(block.dtype)
 
 
 def _block_sum(block: np.ndarray, step: tuple[int, ...], acc_type, scale: bool = False) -> np.ndarray:
@@ -383,8 +389,8 @@ def _block_sum(block: np.ndarray, step: tuple[int, ...], acc_type, scale: bool =
             for part in parts[1:]:
                 total += np.multiply(part, 1 / s, dtype=acc_type)
         else:
-            total = parts[0].astype(acc_type)
-            for part in parts[1:]:
+            total = np.add(parts[0], parts[1], dtype=acc_type)  # s >= 2: no separate cast of the first part
+            for part in parts[2:]:
                 total += part
         acc = total
     return acc if acc is not block else block.astype(acc_type)
