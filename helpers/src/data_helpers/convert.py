@@ -28,6 +28,7 @@ import dask.array as da
 import numpy as np
 
 from data_helpers.omezarr import OmeZarrImage, read_ome_metadata, write_ome_zarr
+from data_helpers.reading import level_transform, multiscale_axes
 from data_helpers.units import normalize_unit
 from data_helpers.errors import BookError
 
@@ -682,24 +683,15 @@ def ome_zarr_to_tiff(
     source, target = Path(path), Path(target)
     meta = read_ome_metadata(source)
     ms = meta["multiscales"][0]
-    axes_meta = ms["axes"] if "axes" in ms else ms.get("coordinateSystems", [{}])[-1].get("axes", [])  # 0.6
-    axes = [a["name"] if isinstance(a, dict) else a for a in axes_meta]
+    axes_meta = multiscale_axes(ms)  # 0.4 and 0.5: "axes"; 0.6: those of the coordinate system
+    axes = [a["name"] for a in axes_meta]
     if axes != ["z", "y", "x"]:
         raise ConvertError(f"{source} has axes {axes}; export takes 3D images with axes z, y, x.")
     datasets = ms["datasets"]
     if not isinstance(level, int) or not 0 <= level < len(datasets):
         raise ConvertError(f"level={level!r}; {source} has levels 0 to {len(datasets) - 1}.")
-    scale, translation = [1.0] * 3, [0.0] * 3
-    transforms = list(datasets[level].get("coordinateTransformations", []))
-    while any(tr.get("type") == "sequence" for tr in transforms):  # 0.6: a sequence of scale, translation
-        transforms = [t for tr in transforms for t in (tr.get("transformations", []) if tr.get("type") == "sequence"
-                                                         else [tr])]
-    for tr in transforms:
-        if tr["type"] == "scale":
-            scale = [float(v) for v in tr["scale"]]
-        elif tr["type"] == "translation":
-            translation = [float(v) for v in tr["translation"]]
-    unit = (axes_meta[2].get("unit") if isinstance(axes_meta[2], dict) else None) or "pixel"
+    scale, translation = level_transform(datasets[level], 3)  # 0.6: its sequence of scale and translation
+    unit = axes_meta[2].get("unit") or "pixel"
     arr = zarr.open_array(source / datasets[level]["path"], mode="r")
     if arr.dtype not in (np.uint8, np.uint16, np.float32):
         raise ConvertError(f"level {level} has dtype {arr.dtype}; Fiji reads 8- and 16-bit unsigned and 32-bit "
