@@ -637,3 +637,18 @@ def test_command_line_survives_a_validator_bug(images, monkeypatch, capsys):
     monkeypatch.setattr(validation, "validate_ome_zarr", broken)
     assert main(["validate", str(images["0.5"]), str(images["0.4"])]) == 2
     assert capsys.readouterr().err.count("the validator failed with KeyError") == 2
+
+
+def test_a_printed_report_shows_local_paths_relative_to_a_nearby_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    image = tmp_path / "data" / "a.ome.zarr"
+    write_ome_zarr(np.zeros((8, 8), np.uint8), image, voxel_size=1, unit="um")
+    monkeypatch.chdir(tmp_path / "book")
+    text = str(validate_ome_zarr(str(image)))
+    assert text.startswith(os.path.join(os.pardir, "data", "a.ome.zarr") + ": OME-Zarr")
+    assert str(tmp_path) not in text
+    # Far away, the path stays absolute rather than a long chain of '..'.
+    far = tmp_path / "x" / "y"
+    far.mkdir(parents=True)
+    monkeypatch.chdir(far)
+    assert str(validate_ome_zarr(str(image))).startswith(str(image))

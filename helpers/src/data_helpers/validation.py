@@ -43,6 +43,7 @@ from typing import Any, Literal
 from data_helpers.storeaccess import StoreAccessError, StoreReader, clean_key, join_key, open_store
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.errors import BookError
+from data_helpers.workspace import display_path
 
 __all__ = ["InvalidOmeZarrError", "Problem", "ValidationReport", "validate_ome_zarr"]
 
@@ -173,14 +174,17 @@ class ValidationReport:
             verdict = f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
             if self.ok:
                 verdict = f"valid, {verdict}"
-        lines = [f"{self.path}: {what}: {verdict}"]
+        # A local path is shown relative to a nearby working folder, so reports show no machine's folders.
+        shown = display_path(self.path)
+        lines = [f"{shown}: {what}: {verdict}"]
         lines += [f"  - {p}" for p in self.errors + self.warnings]
         lines += [f"  {s}" for s in self.summaries]
         if self.checked:
             lines.append(f"  Checked: {'; '.join(self.checked)}.")
         if self.requests:
             lines.append(f"  {self.requests} request{'s' * (self.requests != 1)} made.")
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        return text.replace(self.path, shown) if os.path.isabs(self.path) else text
 
     def raise_if_problems(self) -> None:
         """Raise :class:`InvalidOmeZarrError` listing every finding, if the report is not ``ok``."""
