@@ -149,3 +149,10 @@ __all__ = [
     "write_labels",
     "write_ome_zarr",
 ]
+
+# A process started by a guarded kernel (a dask worker, a child process a chapter runs) inherits
+# DATA_HELPERS_LOOPBACK_ONLY=1; importing this package then guards it too.
+from data_helpers import netguard as _netguard  # noqa: E402
+
+_netguard.install_from_environment()
+del _netguard
