@@ -143,3 +143,91 @@ def test_a_child_reports_its_own_peak_not_its_parents():
     finally:
         assert block.sum() == block.size
     assert int(child.stdout) < 300 * 2**20 < budget.peak_memory_bytes()
+
+
+# -- measure_in_subprocess: one piece of code, alone in a fresh process ----------------------------------
+from data_helpers.budget import SubprocessMeasurement, measure_in_subprocess
+
+
+def test_measure_sees_what_the_code_allocates_not_the_setup():
+    run = measure_in_subprocess(
+        "block = np.ones(150 * 2**20, dtype=np.uint8); print(int(block.sum()), sys.argv[1:])",
+        setup="import sys\nimport numpy as np\nbig_setup = np.ones(300 * 2**20, dtype=np.uint8)",
+        args=["one", "two"],
+    )
+    assert isinstance(run, SubprocessMeasurement)
+    assert run.completed and run.stopped is None
+    assert run.output.strip() == f"{150 * 2**20} ['one', 'two']"
+    # the code's 150 MiB count; the setup's 300 MiB are in the baseline, not the peak above it
+    assert 140 * 2**20 <= run.peak_above_baseline_bytes < 280 * 2**20, run
+    assert run.baseline_bytes >= 300 * 2**20
+    assert run.peak_above_baseline_mib == run.peak_above_baseline_bytes / 2**20
+    assert run.seconds >= 0 and run.cpu_seconds >= 0
+
+
+def test_measure_counts_the_processor_time_of_the_code():
+    busy = measure_in_subprocess("import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass")
+    idle = measure_in_subprocess("import time; time.sleep(0.5)")
+    assert busy.cpu_seconds >= 0.4 and busy.seconds >= 0.4
+    assert idle.seconds >= 0.45 and idle.cpu_seconds < 0.3
+
+
+def test_measure_stops_code_that_passes_the_memory_limit():
+    # 20 MiB more every 10 ms, for up to 4 GiB: the limit of 100 MiB stops it long before
+    code = ("import time\nblocks = []\n"
+            "for _ in range(200):\n    blocks.append(np.ones(20 * 2**20, np.uint8)); time.sleep(0.01)\n"
+            "print('not stopped')")
+    run = measure_in_subprocess(code, setup="import numpy as np", memory_limit_bytes=100 * 2**20,
+                                interval=0.005)
+    assert run.stopped == "memory" and not run.completed
+    assert "not stopped" not in run.output
+    assert 100 * 2**20 < run.peak_above_baseline_bytes < 1024 * 2**20, run
+
+
+def test_measure_stops_code_at_the_timeout():
+    run = measure_in_subprocess("import time; time.sleep(60); print('not stopped')", timeout=0.5)
+    assert run.stopped == "timeout"
+    assert 0.5 <= run.seconds < 30
+    assert "not stopped" not in run.output
+
+
+def test_measure_stops_the_processes_the_code_started():
+    import psutil
+
+    code = ("import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+            "print(child.pid, flush=True)\ntime.sleep(60)")
+    run = measure_in_subprocess(code, timeout=1.0)
+    assert run.stopped == "timeout"
+    pid = int(run.output.split()[0])
+    deadline = time.time() + 10
+    while psutil.pid_exists(pid) and time.time() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    alive = psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    assert not alive
+
+
+def test_measure_reports_the_error_of_failing_code():
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        measure_in_subprocess("1 / 0")
+    with pytest.raises(RuntimeError, match="ModuleNotFoundError"):
+        measure_in_subprocess("pass", setup="import no_such_module_here")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"memory_limit_bytes": 0}, {"memory_limit_bytes": -5}, {"timeout": float("nan")}, {"timeout": True},
+    {"interval": 0}, {"interval": None}, {"args": "a string"}, {"args": [1, 2]},
+])
+def test_measure_rejects_bad_limits(kwargs):
+    with pytest.raises(ValueError):
+        measure_in_subprocess("pass", **kwargs)
+
+
+def test_measure_wants_source_code():
+    with pytest.raises(ValueError, match="source"):
+        measure_in_subprocess(print)

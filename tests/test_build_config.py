@@ -74,3 +74,26 @@ def test_warning_fails_the_build(tmp_path):
 def test_missing_glue_fails_the_build(tmp_path):
     result = build(tmp_path, cell("x = 1") + "\nThe value is {glue:text}`never_glued`.\n")
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize("chapter", ["creating-chunked-datasets.md", "multiscale-pyramids.md"])
+def test_a_prose_edit_does_not_re_execute_a_chapter(chapter, tmp_path):
+    # Re-builds stay fast because the execution cache keys a chapter on its code cells only:
+    # an edited sentence reuses the stored outputs, an edited code cell runs the chapter again.
+    import jupytext
+    import yaml
+    from jupyter_cache import get_cache
+
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "cache"
+    cache = get_cache(tmp_path / "cache")
+    notebook = jupytext.read(REPO / "book" / chapter)
+    _, original = cache.create_hashed_notebook(notebook)
+
+    prose = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and len(c.source) > 80)
+    notebook.cells[prose].source += "\nOne more sentence."
+    assert cache.create_hashed_notebook(notebook)[1] == original
+
+    code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
+    notebook.cells[code].source += "\n# one more comment"
+    assert cache.create_hashed_notebook(notebook)[1] != original

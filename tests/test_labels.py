@@ -281,3 +281,17 @@ def test_validator_warns_when_a_label_image_does_not_match_its_image(tmp_path, c
     found = [str(p) for p in report.warnings if "labels/cells" in str(p) and "(24, 40, 48)" in str(p)]
     assert found, str(report)
     assert "(24, 40, 40)" in found[0] and "write_labels" in found[0]
+
+
+def test_parent_level_without_its_scale_is_refused(tmp_path, cells):
+    # A scale of the wrong length cannot be copied to the label image; nothing is written then.
+    image = _image(tmp_path)
+    meta_file = image / "zarr.json"
+    meta = json.loads(meta_file.read_text())
+    dataset = meta["attributes"]["ome"]["multiscales"][0]["datasets"][1]
+    dataset["coordinateTransformations"][0]["scale"] = [4.0, 1.0]
+    meta_file.write_text(json.dumps(meta))
+    before = _snapshot(image)
+    with pytest.raises(OmeZarrError, match="no scale for each of its axes"):
+        write_labels(image, "cells", cells)
+    assert _snapshot(image) == before

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 import socket
 import urllib.request
 
@@ -105,3 +108,18 @@ def test_a_kernel_without_the_flag_is_not_guarded(monkeypatch):
     notebook = _run_cells(["from data_helpers import netguard", "print(netguard.installed())"],
                           monkeypatch, guard_on=True)
     assert notebook.cells[1].outputs[0]["text"].strip() == "True"
+
+
+@pytest.mark.parametrize("flag", ["1", "0"])
+def test_a_child_process_that_imports_the_package_is_guarded_like_its_kernel(flag):
+    # Dask workers and a chapter's child processes inherit the kernel's environment, not its startup file.
+    code = ("import socket, data_helpers\n"
+            "try:\n"
+            "    socket.create_connection(('192.0.2.1', 80), timeout=0.5)\n"
+            "except Exception as error:\n"
+            "    print(type(error).__name__)\n")
+    env = {**os.environ, netguard.ENV_LOOPBACK_ONLY: flag}
+    env.pop("PYTHONSTARTUP", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (out.stdout.strip() == "OutsideNetworkError") == (flag == "1"), out.stdout

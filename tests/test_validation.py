@@ -637,3 +637,36 @@ def test_command_line_survives_a_validator_bug(images, monkeypatch, capsys):
     monkeypatch.setattr(validation, "validate_ome_zarr", broken)
     assert main(["validate", str(images["0.5"]), str(images["0.4"])]) == 2
     assert capsys.readouterr().err.count("the validator failed with KeyError") == 2
+
+
+def test_a_printed_report_shows_local_paths_relative_to_a_nearby_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    image = tmp_path / "data" / "a.ome.zarr"
+    write_ome_zarr(np.zeros((8, 8), np.uint8), image, voxel_size=1, unit="um")
+    monkeypatch.chdir(tmp_path / "book")
+    text = str(validate_ome_zarr(str(image)))
+    assert text.startswith(os.path.join(os.pardir, "data", "a.ome.zarr") + ": OME-Zarr")
+    assert str(tmp_path) not in text
+    # Far away, the path stays absolute rather than a long chain of '..'.
+    far = tmp_path / "x" / "y"
+    far.mkdir(parents=True)
+    monkeypatch.chdir(far)
+    assert str(validate_ome_zarr(str(image))).startswith(str(image))
+
+
+def test_validation_does_not_build_jsonschemas_iri_grammar(tmp_path):
+    # Importing jsonschema would compile rfc3987_syntax's grammar (seconds) for a format check not used here.
+    import subprocess
+    import sys
+
+    write_ome_zarr(np.zeros((8, 8), np.uint8), tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    code = ("import sys\nfrom data_helpers import validate_ome_zarr\n"
+            f"assert validate_ome_zarr({str(tmp_path / 'a.ome.zarr')!r}).ok\n"
+            "print('rfc3987_syntax' in sys.modules)\n"
+            "import importlib.util; print(importlib.util.find_spec('rfc3987_syntax') is not None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    loaded, installed = out.stdout.split()
+    assert loaded == "False"
+    if installed != "True":
+        pytest.fail("rfc3987_syntax is not installed, so this test checks nothing; it comes with Jupyter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pytest
 
 from data_helpers import workspace
@@ -134,3 +135,14 @@ def test_repository_root_not_found(tmp_path, monkeypatch):
     monkeypatch.delenv(workspace.ENV_OUTPUT, raising=False)
     with pytest.raises(FileNotFoundError, match="_toc.yml"):
         repository_root(tmp_path)
+
+
+def test_display_path_is_relative_only_when_close_by(tmp_path, monkeypatch):
+    from data_helpers import display_path
+
+    (tmp_path / "book").mkdir()
+    monkeypatch.chdir(tmp_path / "book")
+    assert display_path(tmp_path / "data" / "x.zarr") == os.path.join(os.pardir, "data", "x.zarr")
+    assert display_path(tmp_path / "book" / "x.zarr") == "x.zarr"
+    assert display_path(tmp_path.parent.parent / "x.zarr") == str(tmp_path.parent.parent / "x.zarr")
+    assert display_path("s3://bucket/x.zarr") == "s3://bucket/x.zarr"

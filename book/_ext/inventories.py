@@ -91,22 +91,22 @@ def _entries_numpy(module) -> list[tuple[str, str, str]]:
 
 
 def _entries_zarr(module) -> list[tuple[str, str, str]]:
-    entries = [("zarr", "py:module", "api/zarr/index.html#module-zarr")]
-    for modname in ("zarr", "zarr.codecs", "zarr.storage"):
-        mod = importlib.import_module(modname)
-        page = "api/" + modname.replace(".", "/") + "/index.html"
-        for attr in sorted(getattr(mod, "__all__", [a for a in dir(mod) if not a.startswith("_")])):
-            obj = getattr(mod, attr, None)
-            full = f"{modname}.{attr}"
-            if inspect.isclass(obj):
-                entries.append((full, "py:class", f"{page}#{full}"))
-                if modname == "zarr" and attr in ("Array", "Group"):
-                    for member in sorted(vars(obj)):
-                        if not member.startswith("_"):
-                            role = "py:method" if callable(getattr(obj, member, None)) else "py:property"
-                            entries.append((f"{full}.{member}", role, f"{page}#{full}.{member}"))
-            elif callable(obj):
-                entries.append((full, "py:function", f"{page}#{full}"))
+    # zarr 3's documentation (mkdocs) has a page per class and per top-level function, with the full
+    # dotted name as the anchor: api/zarr/array/#zarr.Array, api/zarr/functions/open_array/#zarr.open_array.
+    # Only names whose page follows that pattern are listed; anything else is left to a real inventory.
+    entries = []
+    for attr in sorted(getattr(module, "__all__", [])):
+        obj = getattr(module, attr, None)
+        full = f"zarr.{attr}"
+        if attr in ("Array", "Group"):
+            page = f"api/zarr/{attr.lower()}/"
+            entries.append((full, "py:class", f"{page}#{full}"))
+            for member in sorted(vars(obj)):
+                if not member.startswith("_"):
+                    role = "py:method" if callable(getattr(obj, member, None)) else "py:property"
+                    entries.append((f"{full}.{member}", role, f"{page}#{full}.{member}"))
+        elif inspect.isfunction(obj):
+            entries.append((full, "py:function", f"api/zarr/functions/{attr}/#{full}"))
     return entries
 
 

@@ -79,7 +79,7 @@ from data_helpers.s3server import LocalS3Server
 from data_helpers.objectstore import UploadReport, upload_ome_zarr
 from data_helpers.stores import list_files, show_tree
 from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
-from data_helpers.workspace import OutputFolderError, output_dir, output_path, repository_root
+from data_helpers.workspace import OutputFolderError, display_path, output_dir, output_path, repository_root
 
 __version__ = "0.1.0"
 
@@ -114,6 +114,7 @@ __all__ = [
     "contrast_limits",
     "data_source",
     "dataset_info",
+    "display_path",
     "download_all",
     "fetch_dataset",
     "format_bytes",
@@ -148,3 +149,10 @@ __all__ = [
     "write_labels",
     "write_ome_zarr",
 ]
+
+# A process started by a guarded kernel (a dask worker, a child process a chapter runs) inherits
+# DATA_HELPERS_LOOPBACK_ONLY=1; importing this package then guards it too.
+from data_helpers import netguard as _netguard  # noqa: E402
+
+_netguard.install_from_environment()
+del _netguard

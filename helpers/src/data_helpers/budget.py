@@ -18,10 +18,16 @@ each worker loads) once per process: it errs on the high side, never the low.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from data_helpers.errors import BookError
 
@@ -29,8 +35,10 @@ __all__ = [
     "BINDER_MEMORY_GIB",
     "MemoryBudgetError",
     "MemorySampler",
+    "SubprocessMeasurement",
     "check_memory_budget",
     "elapsed_seconds",
+    "measure_in_subprocess",
     "peak_memory_bytes",
     "process_tree_memory_bytes",
     "watch_process_tree",
@@ -345,3 +353,244 @@ def check_memory_budget(limit_gib: float = BINDER_MEMORY_GIB) -> dict[str, float
             f"fewer or smaller workers."
         )
     return figures
+
+
+# -- one piece of code, measured alone in a fresh Python process ----------------------------------------
+
+#: The program a measuring child runs. It reads its instructions (JSON) from stdin, runs the setup,
+#: then runs the code under a :class:`MemorySampler` and a watchdog, and writes its figures (JSON) to
+#: the file it was given. The watchdog stops the child, and the processes it started, as soon as the
+#: memory above the baseline passes the limit or the time passes the timeout, after writing the
+#: figures so far: the child never takes the machine down with it.
+_CHILD_PROGRAM = r"""
+import json, os, sys, threading, time
+
+import psutil
+
+from data_helpers.budget import MemorySampler
+
+spec = json.loads(sys.stdin.read())
+sys.argv = ["-c", *spec["args"]]
+namespace = {"__name__": "__main__"}
+exec(compile(spec["setup"], "<setup>", "exec"), namespace)
+
+process = psutil.Process()
+lock = threading.Lock()
+done = threading.Event()
+
+
+def cpu_seconds():
+    t = process.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def finish(stopped):
+    with lock:
+        if done.is_set():
+            return False
+        done.set()
+        seconds = time.perf_counter() - start
+        sampler.sample()
+        figures = {"seconds": seconds, "cpu_seconds": cpu_seconds() - cpu_start,
+                   "peak_above_baseline_bytes": sampler.peak_above_baseline_bytes,
+                   "baseline_bytes": sampler.baseline_bytes, "stopped": stopped}
+        with open(spec["result"], "w") as result:
+            json.dump(figures, result)
+        return True
+
+
+def watchdog():
+    limit, timeout = spec["memory_limit_bytes"], spec["timeout"]
+    while not done.wait(spec["interval"]):
+        stopped = None
+        if limit is not None and sampler.peak_bytes - sampler.baseline_bytes > limit:
+            stopped = "memory"
+        elif timeout is not None and time.perf_counter() - start > timeout:
+            stopped = "timeout"
+        if stopped and finish(stopped):
+            for child in process.children(recursive=True):
+                try:
+                    child.kill()
+                except psutil.Error:
+                    pass
+            sys.stdout.flush()
+            os._exit(0)
+
+
+sampler = MemorySampler(children=True, interval=spec["interval"])
+sampler.start()
+cpu_start = cpu_seconds()
+start = time.perf_counter()
+threading.Thread(target=watchdog, daemon=True).start()
+exec(compile(spec["code"], "<measured>", "exec"), namespace)
+if finish(None):
+    sampler.stop()
+"""
+
+
+@dataclass(frozen=True)
+class SubprocessMeasurement:
+    """What :func:`measure_in_subprocess` measured: time and peak memory of one piece of code.
+
+    Attributes
+    ----------
+    seconds
+        Wall-clock time of the code (not of starting Python or of the setup).
+    cpu_seconds
+        Processor time used meanwhile by the child and the processes it waited for,
+        summed over threads: less sensitive to other work on the machine than
+        ``seconds``.
+    peak_above_baseline_bytes
+        Peak resident memory (RSS) of the child and its descendants, above the
+        baseline.
+    baseline_bytes
+        Resident memory of the child after the setup, when the code started.
+    stopped
+        ``None`` if the code ran to its end; ``"memory"`` if it was stopped for
+        going over ``memory_limit_bytes``; ``"timeout"`` if it was stopped at
+        ``timeout`` seconds. A stopped run's figures are those at the moment it
+        was stopped.
+    output
+        What the code (and the setup) printed on standard output.
+    """
+
+    seconds: float
+    cpu_seconds: float
+    peak_above_baseline_bytes: int
+    baseline_bytes: int
+    stopped: str | None
+    output: str
+
+    @property
+    def completed(self) -> bool:
+        """Whether the code ran to its end (it was not stopped)."""
+        return self.stopped is None
+
+    @property
+    def peak_above_baseline_mib(self) -> float:
+        """``peak_above_baseline_bytes`` in MiB."""
+        return self.peak_above_baseline_bytes / 2**20
+
+
+def _check_limit(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number or None, got {value!r}.")
+    return value
+
+
+def measure_in_subprocess(
+    code: str,
+    *,
+    setup: str = "",
+    args: Sequence[str] = (),
+    memory_limit_bytes: int | None = None,
+    timeout: float | None = None,
+    interval: float = 0.01,
+    cwd: str | os.PathLike | None = None,
+) -> SubprocessMeasurement:
+    """Run Python code in a fresh process; return its wall time and peak memory above its baseline.
+
+    A notebook kernel's own memory holds whatever earlier cells left behind, and
+    its peak, once reached, never falls: a figure measured inside it mixes the
+    code with its past. A fresh process measures the code alone. The child runs
+    ``setup`` first (imports, opening a lazy array: not measured), then samples
+    the summed resident memory of itself and its descendants (its worker
+    threads' memory included; see :class:`MemorySampler`) while it runs ``code``.
+
+    With ``memory_limit_bytes`` or ``timeout``, a watchdog thread in the child
+    stops it (and every process it started) as soon as the memory above the
+    baseline or the time passes the limit, and the figures up to that moment
+    are returned with ``stopped`` set: a run that would exhaust the machine's
+    memory ends early instead. Samples are ``interval`` apart, so memory can
+    overshoot the limit by what the code allocates in one interval.
+
+    Parameters
+    ----------
+    code
+        Python source to measure. It runs as a script (``__name__ == "__main__"``)
+        in the namespace the setup left, with ``sys.argv[1:]`` set to ``args``.
+    setup
+        Python source run before the measurement starts, in the same namespace.
+    args
+        Strings passed as ``sys.argv[1:]`` (for example paths to write to).
+    memory_limit_bytes
+        Stop the code when the memory above its baseline exceeds this; ``None``
+        for no limit.
+    timeout
+        Stop the code after this many seconds; ``None`` for no limit.
+    interval
+        Seconds between memory samples (default 0.01).
+    cwd
+        Working folder of the child (default: this process's).
+
+    Returns
+    -------
+    SubprocessMeasurement
+        Seconds, processor seconds, peak memory above the baseline, the baseline,
+        whether it was stopped, and what the code printed.
+
+    Raises
+    ------
+    ValueError
+        If ``code`` is not a string, or a limit or the interval is not a positive number.
+    RuntimeError
+        If the setup or the code raised an exception in the child; the message ends
+        with the child's traceback.
+
+    Examples
+    --------
+    >>> from data_helpers.budget import measure_in_subprocess
+    >>> run = measure_in_subprocess(
+    ...     "block = np.ones(100 * 2**20, dtype=np.uint8); print(block.sum())",
+    ...     setup="import numpy as np",
+    ... )
+    >>> run.completed, run.output.strip(), run.peak_above_baseline_bytes >= 90 * 2**20
+    (True, '104857600', True)
+    >>> capped = measure_in_subprocess("import time; time.sleep(60)", timeout=0.5)
+    >>> capped.stopped, capped.seconds < 30
+    ('timeout', True)
+    """
+    if not isinstance(code, str) or not isinstance(setup, str):
+        raise ValueError("code and setup must be Python source as strings; to measure a function, write "
+                         "the code that imports and calls it.")
+    memory_limit_bytes = _check_limit("memory_limit_bytes", memory_limit_bytes)
+    timeout = _check_limit("timeout", timeout)
+    if _check_limit("interval", interval) is None:
+        raise ValueError("interval must be a positive number of seconds, got None.")
+    if isinstance(args, str) or not all(isinstance(a, (str, os.PathLike)) for a in args):
+        raise ValueError(f"args must be a sequence of strings (or paths), got {args!r}.")
+    handle, result_path = tempfile.mkstemp(prefix="data_helpers-measure-", suffix=".json")
+    os.close(handle)
+    spec = {"setup": setup, "code": code, "args": [os.fspath(a) for a in args], "result": result_path,
+            "memory_limit_bytes": memory_limit_bytes, "timeout": timeout, "interval": float(interval)}
+    # A last resort if the setup hangs or the child cannot stop itself: the child's own watchdog
+    # stops the code at `timeout`; this allows the setup and the interpreter's start some minutes.
+    backstop = None if timeout is None else timeout + 300
+    try:
+        try:
+            child = subprocess.run([sys.executable, "-c", _CHILD_PROGRAM], input=json.dumps(spec),
+                                   capture_output=True, text=True, cwd=cwd, timeout=backstop)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(
+                f"The measuring process did not stop within {backstop:g} s (its setup included) and was "
+                f"killed. Make the setup shorter, or the timeout shorter."
+            ) from exc
+        with open(result_path) as result:
+            text = result.read()
+        if child.returncode != 0 or not text:
+            tail = "\n".join(child.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"The measured code failed in its child process (exit status "
+                               f"{child.returncode}). Its error:\n{tail}")
+        figures = json.loads(text)
+    finally:
+        os.unlink(result_path)
+    return SubprocessMeasurement(
+        seconds=float(figures["seconds"]),
+        cpu_seconds=float(figures["cpu_seconds"]),
+        peak_above_baseline_bytes=int(figures["peak_above_baseline_bytes"]),
+        baseline_bytes=int(figures["baseline_bytes"]),
+        stopped=figures["stopped"],
+        output=child.stdout,
+    )

@@ -51,6 +51,7 @@ from data_helpers.omezarr import (
     _written_names,
     read_ome_metadata,
 )
+from data_helpers.reading import level_transform, multiscale_axes
 
 __all__ = ["LABEL_VERSIONS", "write_labels"]
 
@@ -59,26 +60,8 @@ LABEL_VERSIONS = ("0.4", "0.5")
 _LABEL_METHODS = ("mode", "nearest")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Parent:
-    """What a label image must copy from the image it labels."""
-
-    path: Path
-    version: str
-    dims: tuple[str, ...]
-    units: tuple[str | None, ...]
-    shapes: tuple[tuple[int, ...], ...]
-    scales: tuple[tuple[float, ...], ...]
-    translations: tuple[tuple[float, ...], ...]
-    chunks: tuple[int, ...]
-
-    @property
-    def zarr_format(self) -> int:
-        return 2 if self.version == "0.4" else 3
-
-
-def _read_parent(image_path: str | os.PathLike) -> _Parent:
-    """The parent image's version, axes, levels, scales and translations; refuse anything else clearly."""
+def _read_parent(image_path: str | os.PathLike) -> OmeZarrImage:
+    """The image to label: its version, axes, levels, scales and translations; refuse anything else clearly."""
     path = Path(image_path)
     if isinstance(image_path, str) and "://" in image_path:
         raise OmeZarrError(f"write_labels writes into a folder on this machine, not to {image_path}.")
@@ -107,20 +90,17 @@ def _read_parent(image_path: str | os.PathLike) -> _Parent:
     if ms.get("coordinateTransformations"):
         raise OmeZarrError(f"{path} has transformations for the whole multiscale, which write_labels does not "
                            "copy; fold them into each level's scale and translation first. Nothing was written.")
-    axes = ms.get("axes") or []
-    dims = tuple(a.get("name") if isinstance(a, dict) else a for a in axes)
-    units = tuple(a.get("unit") if isinstance(a, dict) else None for a in axes)
-    shapes, scales, translations, chunks = [], [], [], ()
+    axes = multiscale_axes(ms)
+    dims = tuple(a.get("name") for a in axes)
+    units = tuple(a.get("unit") for a in axes)
+    shapes, scales, translations, chunks, dtype = [], [], [], (), None
     for i, ds in enumerate(ms.get("datasets") or []):
-        scale = translation = None
-        for t in ds.get("coordinateTransformations") or []:
-            if t.get("type") == "scale":
-                scale = tuple(float(v) for v in t.get("scale", ()))
-            elif t.get("type") == "translation":
-                translation = tuple(float(v) for v in t.get("translation", ()))
-        if scale is None or len(scale) != len(dims):
+        # level_transform reads a missing scale as 1; a label image must copy a real one.
+        if not any(t.get("type") == "scale" and len(t.get("scale") or ()) == len(dims)
+                   for t in ds.get("coordinateTransformations") or []):
             raise OmeZarrError(f"level {ds.get('path')!r} of {path} has no scale for each of its axes {dims}. "
                                "Nothing was written.")
+        scale, translation = level_transform(ds, len(dims))
         try:
             array = zarr.open_array(store=str(path / ds["path"]), mode="r")
         except Exception as error:  # noqa: BLE001 - any failure to open means the level cannot be read
@@ -128,15 +108,17 @@ def _read_parent(image_path: str | os.PathLike) -> _Parent:
                                "Nothing was written.") from None
         shapes.append(tuple(array.shape))
         scales.append(scale)
-        translations.append(translation or (0.0,) * len(dims))
+        translations.append(translation)
         if i == 0:
-            chunks = tuple(array.chunks)
+            chunks, dtype = tuple(array.chunks), np.dtype(array.dtype)
     if not shapes:
         raise OmeZarrError(f"{path} lists no levels (datasets). Nothing was written.")
-    return _Parent(path, version, dims, units, tuple(shapes), tuple(scales), tuple(translations), chunks)
+    return OmeZarrImage(path=path, version=version, dims=dims, units=units, shapes=tuple(shapes),
+                        scales=tuple(scales), translations=tuple(translations), chunks=chunks, dtype=dtype,
+                        method=str(ms.get("type") or "unknown"))
 
 
-def _parent_factors(parent: _Parent) -> list[tuple[int, ...]]:
+def _parent_factors(parent: OmeZarrImage) -> list[tuple[int, ...]]:
     """Each level's downsampling factor relative to level 0, from the parent's scales (whole numbers only)."""
     factors = []
     for level, scale in enumerate(parent.scales):
@@ -403,7 +385,7 @@ def write_labels(
     return _result(request, plan, written)
 
 
-def _write_new_group(request, plan, parent: _Parent, labels_dir: Path, name: str, written) -> OmeZarrImage:
+def _write_new_group(request, plan, parent: OmeZarrImage, labels_dir: Path, name: str, written) -> OmeZarrImage:
     """Write ``labels/`` with its list and the one label image, in staging, then move it into place at once."""
     staging = _make_staging(labels_dir)
     try:

@@ -54,6 +54,7 @@ import zarr
 from dask.callbacks import Callback
 
 from data_helpers.chunking import format_bytes
+from data_helpers.workspace import display_path
 from data_helpers.units import normalize_unit
 from data_helpers.errors import BookError
 
@@ -131,12 +132,7 @@ class OmeZarrImage:
     def __str__(self) -> str:
         # Relative to the working directory when it is close by (a chapter in book/ shows ../data/...),
         # so that printed images do not show this machine's folders.
-        try:
-            shown = os.path.relpath(self.path)
-        except ValueError:  # another drive, on Windows
-            shown = str(self.path)
-        if shown.startswith(os.pardir + os.sep + os.pardir):
-            shown = str(self.path)
+        shown = display_path(self.path)
         lines = [f"OME-Zarr {self.version} image at {shown}", f"  axes {', '.join(self.dims)}; {self.dtype}; chunks {self.chunks}; {self.method} pyramid"]
         for i, (shape, scale) in enumerate(zip(self.shapes, self.scales)):
             scale_text = " x ".join(f"{s:g}" for s in scale)

@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from typing import Any, Literal
 from data_helpers.storeaccess import StoreAccessError, StoreReader, clean_key, join_key, open_store
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
 from data_helpers.errors import BookError
+from data_helpers.workspace import display_path
 
 __all__ = ["InvalidOmeZarrError", "Problem", "ValidationReport", "validate_ome_zarr"]
 
@@ -173,14 +175,17 @@ class ValidationReport:
             verdict = f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
             if self.ok:
                 verdict = f"valid, {verdict}"
-        lines = [f"{self.path}: {what}: {verdict}"]
+        # A local path is shown relative to a nearby working folder, so reports show no machine's folders.
+        shown = display_path(self.path)
+        lines = [f"{shown}: {what}: {verdict}"]
         lines += [f"  - {p}" for p in self.errors + self.warnings]
         lines += [f"  {s}" for s in self.summaries]
         if self.checked:
             lines.append(f"  Checked: {'; '.join(self.checked)}.")
         if self.requests:
             lines.append(f"  {self.requests} request{'s' * (self.requests != 1)} made.")
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        return text.replace(self.path, shown) if os.path.isabs(self.path) else text
 
     def raise_if_problems(self) -> None:
         """Raise :class:`InvalidOmeZarrError` listing every finding, if the report is not ``ok``."""
@@ -320,10 +325,30 @@ class _Run:
 # -- metadata checks -------------------------------------------------------------------------------
 
 
+def _import_jsonschema():
+    """Import jsonschema without the grammar of its "iri" format check, which takes seconds to build.
+
+    When ``rfc3987_syntax`` is installed (Jupyter pulls it in), importing jsonschema compiles an IRI
+    grammar for the optional "iri" format check. The OME-Zarr schemas are checked here without format
+    checks, so that module is kept out of jsonschema's first import; it stays importable afterwards.
+    """
+    if "jsonschema" in sys.modules:
+        return sys.modules["jsonschema"]
+    block = "rfc3987_syntax" not in sys.modules
+    if block:
+        sys.modules["rfc3987_syntax"] = None  # makes "import rfc3987_syntax" raise ImportError
+    try:
+        import jsonschema
+    finally:
+        if block and sys.modules.get("rfc3987_syntax", 0) is None:
+            del sys.modules["rfc3987_syntax"]
+    return jsonschema
+
+
 def _check_schema(run: _Run, node: _Node, attrs: dict, version: str, model: str) -> None:
     """JSON schema: the plain schema gives errors, the strict one adds warnings."""
     try:
-        import jsonschema
+        jsonschema = _import_jsonschema()
         from ngff_zarr.validate import _schema_registry, load_schema
     except ImportError:  # pragma: no cover - pinned in requirements.txt
         run.warn(node.key, "(schema)", "the JSON schemas could not be loaded (ngff-zarr[validate] is not installed).",

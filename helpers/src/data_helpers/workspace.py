@@ -25,7 +25,7 @@ from pathlib import Path
 
 from data_helpers.errors import BookError
 
-__all__ = ["OutputFolderError", "output_dir", "output_path", "repository_root"]
+__all__ = ["OutputFolderError", "display_path", "output_dir", "output_path", "repository_root"]
 
 ENV_OUTPUT = "DATA_HELPERS_OUTPUT"
 MARKER = ".made-by-data_helpers"
@@ -64,6 +64,37 @@ def repository_root(start: str | os.PathLike | None = None) -> Path:
         f"repository cannot be located. Run from inside the repository, or set "
         f"{ENV_OUTPUT} to the folder where outputs should go."
     )
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A local path as a reader should see it printed: relative to the working folder when that is close by.
+
+    A chapter run from ``book/`` shows ``../data/...`` instead of this machine's folders. A path more than
+    one folder up from the working folder, on another drive, or a URL is returned unchanged.
+
+    Parameters
+    ----------
+    path
+        A file or folder path, or a URL.
+
+    Examples
+    --------
+    >>> import os
+    >>> display_path(os.path.join(os.getcwd(), "data", "scan.ome.zarr")) == os.path.join("data", "scan.ome.zarr")
+    True
+    >>> display_path("https://example.org/scan.ome.zarr")
+    'https://example.org/scan.ome.zarr'
+    """
+    text = os.fspath(path)
+    if "://" in text:
+        return text
+    try:
+        shown = os.path.relpath(text)
+    except ValueError:  # another drive, on Windows
+        return text
+    if shown.startswith(os.pardir + os.sep + os.pardir):
+        return text
+    return shown
 
 
 def _check_name(name: object, what: str) -> str:
