@@ -2,15 +2,16 @@
 
 The viewer's client comes from the pinned ``neuroglancer`` wheel and is served by its Python server; the
 image is served by neuroglancer's ``StaticFileServer`` (CORS headers), both on 127.0.0.1. Chromium draws
-WebGL in software (SwiftShader), so no GPU is needed. The checks: the viewer reports every visible chunk
-drawn, the first cross-section panel is not blank, the chunk files were requested, and no console error
-other than the expected 404s of Zarr version 2 metadata that the viewer probes for first.
+WebGL in software (SwiftShader), so no GPU is needed, in one process, through
+``data_helpers.viewer.screenshot_neuroglancer``, the function the visualising chapter uses. The checks:
+the viewer reports every visible chunk drawn, the first cross-section panel is not blank, the chunk files
+were requested, no console error other than the expected 404s of Zarr version 2 metadata that the viewer
+probes for first, and Chromium is closed afterwards.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -20,9 +21,7 @@ import pytest
 from conftest import skip_or_fail
 from test_jupyterlab import lab  # noqa: F401  (the JupyterLab server fixture)
 from data_helpers import write_ome_zarr
-
-CHROMIUM = os.environ.get("TEXTBOOK_CHROMIUM", "/usr/bin/chromium")
-WEBGL_FLAGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
+from data_helpers.viewer import CHROMIUM, find_chromium, screenshot_neuroglancer
 
 
 class _Requests(logging.Handler):
@@ -40,7 +39,7 @@ class _Requests(logging.Handler):
 def chromium():
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         skip_or_fail(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    return CHROMIUM
+    return find_chromium(CHROMIUM)
 
 
 @pytest.fixture(scope="module")
@@ -53,46 +52,36 @@ def image_folder(tmp_path_factory):
     return folder
 
 
-def _open_in_neuroglancer(chromium: str, folder: Path, image: str, shot: Path):
-    """Screenshot of Neuroglancer showing folder/image; returns (pixels, console, requests, ready)."""
+def _open_in_neuroglancer(chromium: str, folder: Path, image: str, shot: Path, timeout_s: float = 60):
+    """Screenshot of Neuroglancer showing folder/image; returns (pixels, console, requests)."""
     import neuroglancer
+    import psutil
     from neuroglancer.static_file_server import StaticFileServer
     from PIL import Image
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
     neuroglancer.set_server_bind_address("127.0.0.1")
     access = logging.getLogger("tornado.access")
     handler = _Requests()
     access.addHandler(handler)
     access.setLevel(logging.INFO)
-    console: list[str] = []
-    ready = True
     try:
         with StaticFileServer(static_dir=str(folder), bind_address="127.0.0.1", daemon=True) as url:
             viewer = neuroglancer.Viewer()
             with viewer.txn() as state:
                 state.layers["image"] = neuroglancer.ImageLayer(source=f"zarr://{url}/{image}")
                 state.layout = "xy"
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=WEBGL_FLAGS)
-                try:
-                    page = browser.new_page(viewport={"width": 640, "height": 480})
-                    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                    page.goto(viewer.get_viewer_url())
-                    try:
-                        page.wait_for_function("() => window.viewer && window.viewer.isReady()",
-                                               timeout=60_000)
-                    except PlaywrightTimeout:
-                        ready = False
-                    page.wait_for_timeout(500)
-                    page.screenshot(path=shot)
-                finally:
-                    browser.close()
+            try:
+                console = screenshot_neuroglancer(viewer.get_viewer_url(), shot, width=640, height=480,
+                                                  timeout_s=timeout_s, chromium=chromium)
+            finally:
+                # The browser is closed as soon as the screenshot is saved (or the wait gave up).
+                browsers = [p for p in psutil.Process().children(recursive=True)
+                            if "chrom" in p.name() and p.status() != psutil.STATUS_ZOMBIE]
+                assert not browsers, browsers
     finally:
         access.removeHandler(handler)
     pixels = np.asarray(Image.open(shot).convert("L"))
-    return pixels, console, handler.lines, ready
+    return pixels, console, handler.lines
 
 
 def _panel(pixels: np.ndarray) -> np.ndarray:
@@ -101,9 +90,8 @@ def _panel(pixels: np.ndarray) -> np.ndarray:
 
 
 def test_neuroglancer_draws_an_image_written_by_write_ome_zarr(chromium, image_folder, tmp_path):
-    pixels, console, requests, ready = _open_in_neuroglancer(
+    pixels, console, requests = _open_in_neuroglancer(
         chromium, image_folder, "checks.ome.zarr", tmp_path / "shot.png")
-    assert ready, f"the viewer did not finish drawing; console: {console}"
     panel = _panel(pixels)
     # The checkerboard's dark and bright squares each cover over 1 % of the panel (about 2 % here).
     dark, bright = (panel < 60).mean(), (panel > 150).mean()
@@ -115,12 +103,25 @@ def test_neuroglancer_draws_an_image_written_by_write_ome_zarr(chromium, image_f
 
 
 def test_the_checks_see_a_missing_image(chromium, image_folder, tmp_path):
-    """The same checks fail when the source does not exist: the panel stays empty and zarr.json is a 404."""
-    pixels, console, requests, _ = _open_in_neuroglancer(
-        chromium, image_folder, "absent.ome.zarr", tmp_path / "absent.png")
-    panel = _panel(pixels)
-    assert (panel > 150).mean() < 0.002, "an absent image should leave the panel empty"
-    assert not any("/absent.ome.zarr/zarr.json" in r and r.startswith("200") for r in requests)
+    """The viewer never reports an absent image drawn: the wait gives up, and zarr.json was a 404."""
+    requests = _Requests()
+    logging.getLogger("tornado.access").addHandler(requests)
+    try:
+        with pytest.raises(TimeoutError, match="had not drawn every visible chunk"):
+            _open_in_neuroglancer(chromium, image_folder, "absent.ome.zarr", tmp_path / "absent.png",
+                                  timeout_s=15)
+    finally:
+        logging.getLogger("tornado.access").removeHandler(requests)
+    assert any("/absent.ome.zarr/" in r for r in requests.lines), requests.lines
+    assert not any("/absent.ome.zarr/zarr.json" in r and r.startswith("200") for r in requests.lines)
+    assert not (tmp_path / "absent.png").exists()
+
+
+def test_screenshot_neuroglancer_rejects_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="TEXTBOOK_CHROMIUM"):
+        find_chromium(tmp_path / "no-such-chromium")
+    with pytest.raises(ValueError, match="width must be a positive number of pixels"):
+        screenshot_neuroglancer("http://127.0.0.1:1/", tmp_path / "x.png", width=0)
 
 
 # --- the z slider of the visualising chapter, in JupyterLab ---------------------------------------------

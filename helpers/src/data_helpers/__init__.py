@@ -21,6 +21,7 @@ Modules, by concern:
 - :mod:`data_helpers.processing` - a local dask cluster that never leaks, and a store that counts reads.
 - :mod:`data_helpers.budget` - a chapter's peak memory (worker processes included) against its budget.
 - :mod:`data_helpers.claims` - numbers glued into the prose, and timing claims (strict in the build).
+- :mod:`data_helpers.viewer` - screenshots of a web viewer (Neuroglancer) in headless Chromium.
 
 The sample heart image is derived from the Human Organ Atlas (HiP-CT),
 licensed CC-BY-4.0. Cite: Walsh, C. L. et al. Imaging intact human organs with
@@ -80,11 +81,13 @@ from data_helpers.objectstore import UploadReport, upload_ome_zarr
 from data_helpers.stores import list_files, show_tree
 from data_helpers.synthetic import LABEL_NAMES, synthetic_labels, synthetic_volume
 from data_helpers.workspace import OutputFolderError, display_path, output_dir, output_path, repository_root
+from data_helpers.viewer import CHROMIUM_FLAGS, find_chromium, screenshot_neuroglancer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARRAY_TYPES",
+    "CHROMIUM_FLAGS",
     "ChunkLayout",
     "ConvertError",
     "DATASETS",
@@ -117,6 +120,7 @@ __all__ = [
     "display_path",
     "download_all",
     "fetch_dataset",
+    "find_chromium",
     "format_bytes",
     "hdf5_to_ome_zarr",
     "heart_data_path",
@@ -134,6 +138,7 @@ __all__ = [
     "projection",
     "read_ome_metadata",
     "repository_root",
+    "screenshot_neuroglancer",
     "serve_directory",
     "show_montage",
     "show_plane",
