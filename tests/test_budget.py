@@ -231,3 +231,28 @@ def test_measure_rejects_bad_limits(kwargs):
 def test_measure_wants_source_code():
     with pytest.raises(ValueError, match="source"):
         measure_in_subprocess(print)
+
+
+def test_an_earlier_peak_of_this_process_is_not_added_to_later_children():
+    # This process spikes to +200 MiB and frees it; later a child holds 150 MiB. Never were both in use
+    # at once, so the peak is about 200 MiB, not 350. Run in a fresh process so its own peak is known.
+    code = (
+        "import subprocess, sys, time\nimport numpy as np\n"
+        "from data_helpers.budget import MemorySampler\n"
+        f"CHILD = {CHILD!r}\n"
+        "with MemorySampler(interval=0.05) as sampler:\n"
+        "    block = np.ones(200 * 2**20, dtype=np.uint8)\n"
+        "    assert block.sum() == block.size\n"
+        "    del block\n"
+        "    time.sleep(0.3)\n"
+        "    child = subprocess.Popen([sys.executable, '-c', CHILD, '150'], stdin=subprocess.PIPE,\n"
+        "                             stdout=subprocess.PIPE, text=True)\n"
+        "    assert child.stdout.readline().strip() == 'ready'\n"
+        "    time.sleep(0.3)\n"
+        "    child.communicate('', timeout=60)\n"
+        "print(sampler.peak_above_baseline_bytes // 2**20)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    peak_mib = int(out.stdout.split()[-1])
+    assert 190 <= peak_mib < 300, peak_mib

@@ -18,6 +18,7 @@ each worker loads) once per process: it errs on the high side, never the low.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -192,7 +193,7 @@ class MemorySampler:
         self.baseline_bytes = 0
         self.peak_bytes = 0
         self.n_samples = 0
-        self._os_peak_at_start = 0
+        self._os_peak_seen = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -212,9 +213,13 @@ class MemorySampler:
         now = own + others
         # This process's own peak may have been set between two samples: the operating system keeps
         # it, and once it rises above where it stood at the start, it was set during the measurement.
+        # Added to the children's memory only when it rose since the last sample, i.e. while the children
+        # held about what they hold now; an older peak of this process plus today's children would count
+        # memory that was never in use at the same time.
         os_peak = peak_memory_bytes()
-        if os_peak > self._os_peak_at_start:
+        if os_peak > self._os_peak_seen:
             now = max(now, os_peak + others)
+            self._os_peak_seen = os_peak
         self.n_samples += 1
         self.peak_bytes = max(self.peak_bytes, now)
         return now
@@ -230,7 +235,7 @@ class MemorySampler:
         """Start sampling (a no-op if already running); return the sampler."""
         if self.running:
             return self
-        self._os_peak_at_start = peak_memory_bytes()
+        self._os_peak_seen = peak_memory_bytes()
         self.baseline_bytes = process_tree_memory_bytes(self.children)
         self.peak_bytes = self.baseline_bytes
         self.n_samples = 1
@@ -288,8 +293,16 @@ def watch_process_tree(interval: float = DEFAULT_INTERVAL) -> MemorySampler:
     """
     global _TREE_WATCH
     if _TREE_WATCH is None or not _TREE_WATCH.running:
+        if _TREE_WATCH is None:
+            # Stop sampling before the interpreter shuts down, so that a kernel's shutdown never waits on it.
+            atexit.register(_stop_tree_watch)
         _TREE_WATCH = MemorySampler(children=True, interval=interval).start()
     return _TREE_WATCH
+
+
+def _stop_tree_watch() -> None:
+    if _TREE_WATCH is not None and _TREE_WATCH.running:
+        _TREE_WATCH._stop.set()
 
 
 def elapsed_seconds() -> float:
