@@ -95,3 +95,45 @@ def test_the_budget_command_is_wired_to_the_report(tasks, monkeypatch):
     (cmd, kw), = calls
     assert cmd[1].endswith("chapter_budget.py") and cmd[2:] == ["book/storing-3d-images.md"]
     assert kw["env"]["DATA_HELPERS_LOOPBACK_ONLY"] == "1"  # the chapters run as in the build
+
+
+TINY_CHAPTER = """---
+jupytext:
+  formats: md:myst
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3 (ipykernel)
+  language: python
+  name: python3
+---
+
+# A tiny chapter
+
+```{code-cell} ipython3
+import os, subprocess, sys
+ballast = b"x" * (200 * 2**20)  # 200 MiB in the kernel, written so that it is resident
+child = subprocess.run([sys.executable, "-c", "b = b'x' * (300 * 2**20); import time; time.sleep(1)"])
+print(os.getcwd())
+```
+"""
+
+
+def test_the_budget_report_counts_the_kernel_and_its_children_and_runs_in_the_chapters_folder(tmp_path):
+    chapter = tmp_path / "tiny.md"
+    chapter.write_text(TINY_CHAPTER + "\n```{code-cell} ipython3\nassert os.getcwd() == %r\n```\n" % str(tmp_path))
+    wall, peak_gib = _chapter_budget().run_once(chapter, timeout=300)
+    assert wall > 1  # the child's sleep
+    assert peak_gib * 2**30 > 450 * 2**20, f"the kernel's 200 MiB and its child's 300 MiB were not summed: {peak_gib}"
+
+
+def test_the_budget_report_stops_on_a_failing_or_hanging_chapter(tmp_path):
+    failing = tmp_path / "failing.md"
+    failing.write_text(TINY_CHAPTER + "\n```{code-cell} ipython3\nraise RuntimeError('a broken cell')\n```\n")
+    with pytest.raises(SystemExit, match="a broken cell"):
+        _chapter_budget().run_once(failing, timeout=300)
+    hanging = tmp_path / "hanging.md"
+    hanging.write_text(TINY_CHAPTER.replace("print(os.getcwd())", "import time; time.sleep(600)"))
+    with pytest.raises(SystemExit, match="did not finish within 20 s"):
+        _chapter_budget().run_once(hanging, timeout=20)
