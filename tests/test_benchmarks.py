@@ -1,0 +1,48 @@
+"""The benchmark scripts run, and print what their tables promise (on tiny inputs: figures, not speed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def _load(name: str):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test", REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+@pytest.mark.parametrize("voxel_size, expected", [
+    # z twice as coarse: levels 1 and 2 halve only y and x first, 1 + 1/4 + 1/32 + 1/256 + ...
+    ((1.0, 0.5, 0.5), 1 + 1 / 4 + 1 / 32 + 1 / 256),
+    # isotropic: every level an eighth of the one above
+    ((0.5, 0.5, 0.5), 1 + 1 / 8 + 1 / 64 + 1 / 512),
+])
+def test_the_pyramid_voxel_count_follows_the_plan(voxel_size, expected):
+    got = _load("convert_tiff").pyramid_voxels((1024, 2048, 2048), voxel_size)
+    assert got == pytest.approx(expected, rel=2e-3)
+
+
+def test_the_conversion_benchmark_prints_its_table(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "convert_tiff.py"), "0.00390625", "--plane", "256",
+         "--voxel-size", "0.5", "0.5", "0.5", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| 0.00390625 GiB")]
+    assert len(rows) == 2, out
+    raw, convert = ([cell.strip() for cell in row.strip("|").split("|")] for row in rows)
+    assert raw[3] == "1.00" and raw[5] == "1.000"
+    assert convert[5] == "1.125" and convert[6] == "0.89"  # 32 planes of 256 x 256: one halving, to one chunk
+    assert "voxel size 0.5 x 0.5 x 0.5" in out
+    assert not list(tmp_path.glob("out-*")), "the outputs were left behind"
