@@ -32,6 +32,7 @@ child checks that its ``ru_maxrss`` starts near its own RSS. Run on demand:
     .venv/bin/python benchmarks/convert_tiff.py 1 4 8        # the sizes of the issue
     .venv/bin/python benchmarks/convert_tiff.py 1 --repeats 3 --plane 1024
     .venv/bin/python benchmarks/convert_tiff.py 4 --voxel-size 0.5 0.5 0.5   # isotropic voxels
+    .venv/bin/python benchmarks/convert_tiff.py 1 4 --compression zlib       # planes that must be decoded
 
 The inputs and outputs go to a scratch folder (``--workdir``, default a new temporary
 folder) that is deleted at the end; 8 GiB needs about 20 GB of free disk.
@@ -98,15 +99,20 @@ def pyramid_voxels(shape: tuple[int, ...], voxel_size: tuple[float, ...]) -> flo
     return sum(math.prod(n // f for n, f in zip(shape, fs)) for fs in factors) / level0
 
 
-def make_stack(gib: float, plane: int, folder: Path) -> Path:
-    """Write ``gib`` GiB of uint16 planes, ``plane`` x ``plane`` each, into a new folder (untimed)."""
+def make_stack(gib: float, plane: int, folder: Path, compression: str | None = None) -> Path:
+    """Write ``gib`` GiB of uint16 planes, ``plane`` x ``plane`` each, into a new folder (untimed).
+
+    With ``compression`` (a tifffile codec name such as ``zlib``), each plane is compressed, so it cannot be
+    memory-mapped: the conversion then decodes whole planes and goes through ``write_ome_zarr``'s
+    intermediate copy in thin chunks.
+    """
     import numpy as np
     import tifffile
 
     from data_helpers import synthetic_volume
 
     n = max(2, round(gib * 2**30 / (plane * plane * 2)))
-    path = folder / f"stack-{gib:g}GiB"
+    path = folder / f"stack-{gib:g}GiB{'-' + compression if compression else ''}"
     if not path.exists():
         path.mkdir()
         volume = synthetic_volume((n, plane, plane), dtype="uint16", chunks=(8, plane, plane))
@@ -114,7 +120,7 @@ def make_stack(gib: float, plane: int, folder: Path) -> Path:
         for z0 in range(0, n, 8):
             slab = np.asarray(volume[z0:z0 + 8])
             for i, p in enumerate(slab):
-                tifffile.imwrite(path / f"z{z0 + i:0{width}d}.tif", p)
+                tifffile.imwrite(path / f"z{z0 + i:0{width}d}.tif", p, compression=compression)
     return path
 
 
@@ -125,6 +131,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each method per size; the median is shown")
     parser.add_argument("--voxel-size", type=float, nargs=3, default=[1.0, 0.5, 0.5], metavar=("Z", "Y", "X"),
                         help="voxel size given to the conversion (default 1 0.5 0.5)")
+    parser.add_argument("--compression", help="compress each plane with this tifffile codec (e.g. zlib); "
+                        "default: uncompressed, as most microscopes write")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder)")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,7 +145,7 @@ def main() -> None:
     rows = []
     try:
         for gib in args.sizes:
-            stack = make_stack(gib, args.plane, work)
+            stack = make_stack(gib, args.plane, work, args.compression)
             n = len(list(stack.glob("*.tif")))
             print(f"{gib:g} GiB: {n} planes of {args.plane} x {args.plane} uint16 in {stack}", flush=True)
             figures: dict[str, list[dict]] = {m: [] for m in METHODS}
@@ -161,7 +169,9 @@ def main() -> None:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     print()
-    print(f"voxel size {' x '.join(f'{v:g}' for v in voxel_size)}; median of {args.repeats} run(s) of each method")
+    planes = f"planes compressed with {args.compression}" if args.compression else "uncompressed planes"
+    print(f"voxel size {' x '.join(f'{v:g}' for v in voxel_size)}; {planes}; "
+          f"median of {args.repeats} run(s) of each method")
     print("| stack (uint16) | method | MB/s of input | ratio to raw | peak RSS above baseline | voxels written, "
           "over level 0's | ratio if only compression counted |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -36,7 +36,7 @@ def test_the_pyramid_voxel_count_follows_the_plan(voxel_size, expected):
 def test_the_conversion_benchmark_prints_its_table(tmp_path):
     out = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "convert_tiff.py"), "0.00390625", "--plane", "256",
-         "--voxel-size", "0.5", "0.5", "0.5", "--workdir", str(tmp_path)],
+         "--voxel-size", "0.5", "0.5", "0.5", "--compression", "zlib", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, check=True,
     ).stdout
     rows = [line for line in out.splitlines() if line.startswith("| 0.00390625 GiB")]
@@ -44,5 +44,5 @@ def test_the_conversion_benchmark_prints_its_table(tmp_path):
     raw, convert = ([cell.strip() for cell in row.strip("|").split("|")] for row in rows)
     assert raw[3] == "1.00" and raw[5] == "1.000"
     assert convert[5] == "1.125" and convert[6] == "0.89"  # 32 planes of 256 x 256: one halving, to one chunk
-    assert "voxel size 0.5 x 0.5 x 0.5" in out
+    assert "voxel size 0.5 x 0.5 x 0.5; planes compressed with zlib" in out
     assert not list(tmp_path.glob("out-*")), "the outputs were left behind"
