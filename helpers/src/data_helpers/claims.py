@@ -22,6 +22,7 @@ import os
 import warnings
 from typing import Any
 
+from data_helpers._fastimport import import_jsonschema
 from data_helpers.errors import BookError
 
 __all__ = ["STRICT_ENV_VARS", "ClaimError", "ClaimWarning", "check_claim", "claims_are_strict", "glue"]
@@ -149,6 +150,8 @@ def glue(name: str, value: Any, display: bool = False) -> str:
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a plain identifier such as 'scan_gb', got {name!r}.")
+    # myst_nb.glue imports nbformat, which imports jsonschema: without its IRI grammar that takes 0.1 s, not 3 s
+    import_jsonschema()
     from myst_nb import glue as myst_glue
 
     if hasattr(value, "item") and getattr(value, "shape", None) == ():

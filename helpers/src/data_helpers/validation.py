@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from typing import Any, Literal
 
 from data_helpers.storeaccess import StoreAccessError, StoreReader, clean_key, join_key, open_store
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
+from data_helpers._fastimport import import_jsonschema
 from data_helpers.errors import BookError
 from data_helpers.workspace import display_path
 
@@ -325,30 +325,10 @@ class _Run:
 # -- metadata checks -------------------------------------------------------------------------------
 
 
-def _import_jsonschema():
-    """Import jsonschema without the grammar of its "iri" format check, which takes seconds to build.
-
-    When ``rfc3987_syntax`` is installed (Jupyter pulls it in), importing jsonschema compiles an IRI
-    grammar for the optional "iri" format check. The OME-Zarr schemas are checked here without format
-    checks, so that module is kept out of jsonschema's first import; it stays importable afterwards.
-    """
-    if "jsonschema" in sys.modules:
-        return sys.modules["jsonschema"]
-    block = "rfc3987_syntax" not in sys.modules
-    if block:
-        sys.modules["rfc3987_syntax"] = None  # makes "import rfc3987_syntax" raise ImportError
-    try:
-        import jsonschema
-    finally:
-        if block and sys.modules.get("rfc3987_syntax", 0) is None:
-            del sys.modules["rfc3987_syntax"]
-    return jsonschema
-
-
 def _check_schema(run: _Run, node: _Node, attrs: dict, version: str, model: str) -> None:
     """JSON schema: the plain schema gives errors, the strict one adds warnings."""
     try:
-        jsonschema = _import_jsonschema()
+        jsonschema = import_jsonschema()
         from ngff_zarr.validate import _schema_registry, load_schema
     except ImportError:  # pragma: no cover - pinned in requirements.txt
         run.warn(node.key, "(schema)", "the JSON schemas could not be loaded (ngff-zarr[validate] is not installed).",
