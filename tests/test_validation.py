@@ -652,21 +652,3 @@ def test_a_printed_report_shows_local_paths_relative_to_a_nearby_working_folder(
     far.mkdir(parents=True)
     monkeypatch.chdir(far)
     assert str(validate_ome_zarr(str(image))).startswith(str(image))
-
-
-def test_validation_does_not_build_jsonschemas_iri_grammar(tmp_path):
-    # Importing jsonschema would compile rfc3987_syntax's grammar (seconds) for a format check not used here.
-    import subprocess
-    import sys
-
-    write_ome_zarr(np.zeros((8, 8), np.uint8), tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
-    code = ("import sys\nfrom data_helpers import validate_ome_zarr\n"
-            f"assert validate_ome_zarr({str(tmp_path / 'a.ome.zarr')!r}).ok\n"
-            "print('rfc3987_syntax' in sys.modules)\n"
-            "import importlib.util; print(importlib.util.find_spec('rfc3987_syntax') is not None)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    loaded, installed = out.stdout.split()
-    assert loaded == "False"
-    if installed != "True":
-        pytest.fail("rfc3987_syntax is not installed, so this test checks nothing; it comes with Jupyter")

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from data_helpers._fastimport import import_jsonschema
 from data_helpers.storeaccess import StoreAccessError, StoreReader, clean_key, join_key, open_store
 from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
-from data_helpers._fastimport import import_jsonschema
 from data_helpers.errors import BookError
 from data_helpers.workspace import display_path
 
