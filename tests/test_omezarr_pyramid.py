@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from data_helpers import write_ome_zarr
+from data_helpers import omezarr, write_ome_zarr
 from data_helpers.omezarr import METHODS, _block_mean, _downsample_block
 
 INT_DTYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"]
@@ -101,6 +101,24 @@ def test_labels_and_every_method_work_on_odd_lengths(tmp_path, length, chunk, me
     kind = "intensity" if method in ("mean", "max") else "labels"
     image = write_ome_zarr(data, tmp_path / "l.ome.zarr", voxel_size=1, chunks=chunk, dims="yx", kind=kind, method=method)
     assert image.shapes[1] == (3, length // 2)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "uint16", "int32", "uint64", "float32"])
+@pytest.mark.parametrize("step", [(2, 2, 2), (1, 2, 2), (3, 2, 1)])
+def test_large_blocks_averaged_in_slabs_equal_one_pass(monkeypatch, dtype, step):
+    """Blocks bigger than a slab are averaged slab by slab along axis 0; odd lengths drop their last voxel."""
+    rng = np.random.default_rng(7)
+    block = rng.integers(0, 200, (38, 9, 11)).astype(dtype)
+    monkeypatch.setattr(omezarr, "_MEAN_SLAB_BYTES", 3 * block[0].nbytes)  # a few planes a slab
+    one_pass = omezarr._mean_of_blocks(block, step)
+    assert one_pass.shape == tuple(n // s for n, s in zip(block.shape, step))
+    calls = []
+    whole = omezarr._mean_of_blocks
+    monkeypatch.setattr(omezarr, "_mean_of_blocks", lambda b, s: calls.append(b.shape) or whole(b, s))
+    slabs = _block_mean(block, step)
+    assert len(calls) > 2 and all(n % step[0] == 0 for n, *_ in calls)
+    assert slabs.dtype == one_pass.dtype
+    np.testing.assert_array_equal(slabs, one_pass)
 
 
 @pytest.mark.parametrize("dtype", INT_DTYPES)

@@ -333,7 +333,26 @@ def plan_pyramid(
     return factors
 
 
+#: Large blocks are averaged a slab of about this many bytes at a time along the first axis, so that each
+#: slab's sums stay in the CPU's cache. For a 256³ uint16 block on a 2-core machine with 512 KiB of L2 cache
+#: a core, that took 11-15 ms against 28-39 ms for one pass whose sums fill fresh memory the block's size.
+_MEAN_SLAB_BYTES = 1 << 20
+
+
 def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
+    """Mean of each ``step`` block of voxels (see :func:`_mean_of_blocks`), a slab along axis 0 at a time."""
+    plane_bytes = block[0].nbytes if block.ndim > 1 and block.shape[0] else 0
+    depth = max(1, _MEAN_SLAB_BYTES // max(1, plane_bytes * step[0])) * step[0]  # whole steps: no block is split
+    if block.ndim < 2 or block.shape[0] <= depth:
+        return _mean_of_blocks(block, step)
+    n0 = block.shape[0] // step[0] * step[0]
+    out = np.empty(tuple(n // s for n, s in zip(block.shape, step)), bool if block.dtype.kind == "b" else block.dtype)
+    for z in range(0, n0, depth):
+        out[z // step[0]:(z + depth) // step[0]] = _mean_of_blocks(block[z:min(z + depth, n0)], step)
+    return out
+
+
+def _mean_of_blocks(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
     """Mean of each block of voxels, by adding strided views pairwise: much faster than a reshaped mean.
 
     Integers get the exact mean rounded half up, ``floor(mean + 1/2)`` (so 1.5 -> 2 and -1.5 -> -1), computed
