@@ -346,9 +346,12 @@ def _block_mean(block: np.ndarray, step: tuple[int, ...]) -> np.ndarray:
     if block.ndim < 2 or block.shape[0] <= depth:
         return _mean_of_blocks(block, step)
     n0 = block.shape[0] // step[0] * step[0]
-    out = np.empty(tuple(n // s for n, s in zip(block.shape, step)), bool if block.dtype.kind == "b" else block.dtype)
+    out = None
     for z in range(0, n0, depth):
-        out[z // step[0]:(z + depth) // step[0]] = _mean_of_blocks(block[z:min(z + depth, n0)], step)
+        slab = _mean_of_blocks(block[z:min(z + depth, n0)], step)
+        if out is None:  # the output's dtype is whatever the one-pass mean gives, not decided twice
+            out = np.empty((n0 // step[0],) + slab.shape[1:], slab.dtype)
+        out[z // step[0]:(z + depth) // step[0]] = slab
     return out
 
 
