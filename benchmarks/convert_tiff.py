@@ -20,7 +20,11 @@ a CPU-bound codec on every core, the conversion cannot beat that ceiling. When z
 coarser, the first levels halve only y and x, so level 1 holds a quarter of level 0, not
 an eighth, and the ceiling drops from about 0.875 to about 0.78.
 
-The clock stops after every written file is flushed to disk (fsync). Throughput is
+The clock stops after every written file is flushed to disk (fsync). The table also
+gives the ratio round by round (each round runs raw, then convert, so a pair shares the
+machine's load), and the same ratio with the clock stopped before the flush: how long the
+flush takes depends on how much written data the page cache still held, which varies from
+run to run and favours whichever method left less. Throughput is
 MB (10^6 bytes) of input per second; memory is the peak RSS of the process minus its
 RSS once imports are done (``ru_maxrss``, so no short peak is missed). The children are
 started by fork + exec, never vfork: Linux carries the peak RSS of the process whose memory
@@ -161,9 +165,11 @@ def main() -> None:
                           f"peak {result['peak_above_baseline'] / 2**20:.0f} MiB above baseline", flush=True)
             speed = {m: statistics.median(r["nbytes"] / r["seconds"] / 1e6 for r in figures[m]) for m in METHODS}
             voxels = pyramid_voxels((n, args.plane, args.plane), voxel_size)
+            paired = {key: paired_ratios(figures, key) for key in ("seconds", "seconds_before_fsync")}
             for m in METHODS:
                 peak = max(r["peak_above_baseline"] for r in figures[m]) / 2**20
-                rows.append((f"{gib:g} GiB", m, speed[m], speed[m] / speed["raw"], peak, voxels))
+                rows.append((f"{gib:g} GiB", m, speed[m], speed[m] / speed["raw"], peak, voxels,
+                             None if m == "raw" else paired))
             shutil.rmtree(stack)
     finally:
         if args.workdir is None:
@@ -172,14 +178,32 @@ def main() -> None:
     planes = f"planes compressed with {args.compression}" if args.compression else "uncompressed planes"
     print(f"voxel size {' x '.join(f'{v:g}' for v in voxel_size)}; {planes}; "
           f"median of {args.repeats} run(s) of each method")
-    print("| stack (uint16) | method | MB/s of input | ratio to raw | peak RSS above baseline | voxels written, "
-          "over level 0's | ratio if only compression counted |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for size, method, mbs, ratio, peak, voxels in rows:
+    print("| stack (uint16) | method | MB/s of input | ratio to raw | round by round | without the fsync | "
+          "peak RSS above baseline | voxels written, over level 0's | ratio if only compression counted |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for size, method, mbs, ratio, peak, voxels, paired in rows:
         raw = method == "raw"
         label = "raw: read planes, write level 0 only" if raw else "`tiff_to_ome_zarr` (full pyramid)"
         written = 1.0 if raw else voxels
-        print(f"| {size} | {label} | {mbs:.0f} | {ratio:.2f} | {peak:.0f} MiB | {written:.3f} | {1 / written:.2f} |")
+        rounds = "" if raw else spread(paired["seconds"])
+        unflushed = "" if raw else spread(paired["seconds_before_fsync"])
+        print(f"| {size} | {label} | {mbs:.0f} | {ratio:.2f} | {rounds} | {unflushed} | {peak:.0f} MiB | "
+              f"{written:.3f} | {1 / written:.2f} |")
+    print("\nratio to raw: of the median speeds. Round by round: the conversion's speed over the raw write's in "
+          "the same round (they run one after the other), median and range; without the fsync: the same, with "
+          "the clock stopped before the files are flushed to disk.")
+
+
+def paired_ratios(figures: dict[str, list[dict]], key: str) -> list[float]:
+    """The conversion's speed over the raw write's, round by round, timed by ``key``."""
+    return [raw[key] / conv[key] for raw, conv in zip(figures["raw"], figures["convert"])]
+
+
+def spread(ratios: list[float]) -> str:
+    """``median (min-max)`` of some ratios, or the one ratio."""
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}"
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 if __name__ == "__main__":

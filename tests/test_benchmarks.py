@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -36,13 +37,25 @@ def test_the_pyramid_voxel_count_follows_the_plan(voxel_size, expected):
 def test_the_conversion_benchmark_prints_its_table(tmp_path):
     out = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "convert_tiff.py"), "0.00390625", "--plane", "256",
-         "--voxel-size", "0.5", "0.5", "0.5", "--compression", "zlib", "--workdir", str(tmp_path)],
+         "--voxel-size", "0.5", "0.5", "0.5", "--compression", "zlib", "--repeats", "2", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, check=True,
     ).stdout
     rows = [line for line in out.splitlines() if line.startswith("| 0.00390625 GiB")]
     assert len(rows) == 2, out
     raw, convert = ([cell.strip() for cell in row.strip("|").split("|")] for row in rows)
-    assert raw[3] == "1.00" and raw[5] == "1.000"
-    assert convert[5] == "1.125" and convert[6] == "0.89"  # 32 planes of 256 x 256: one halving, to one chunk
+    assert raw[3] == "1.00" and raw[4] == raw[5] == "" and raw[7] == "1.000"
+    assert convert[7] == "1.125" and convert[8] == "0.89"  # 32 planes of 256 x 256: one halving, to one chunk
+    for paired in convert[4:6]:  # two rounds: the median, then the range
+        assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)", paired), convert
     assert "voxel size 0.5 x 0.5 x 0.5; planes compressed with zlib" in out
     assert not list(tmp_path.glob("out-*")), "the outputs were left behind"
+
+
+def test_paired_ratios_take_each_round_on_its_own():
+    bench = _load("convert_tiff")
+    figures = {"raw": [{"seconds": 10.0}, {"seconds": 20.0}, {"seconds": 12.0}],
+               "convert": [{"seconds": 20.0}, {"seconds": 25.0}, {"seconds": 12.0}]}
+    ratios = bench.paired_ratios(figures, "seconds")
+    assert ratios == [0.5, 0.8, 1.0]  # the ratio of the median times, 12 / 20 = 0.60, mixes rounds
+    assert bench.spread(ratios) == "0.80 (0.50-1.00)"
+    assert bench.spread([0.756]) == "0.76"
