@@ -47,7 +47,8 @@ def report(out: Path, start: float, nbytes: int, baseline: int) -> None:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(json.dumps({"seconds": seconds, "seconds_before_fsync": before_fsync, "nbytes": nbytes, "peak_above_baseline": max(peak - baseline, 0),
+    print(json.dumps({"seconds": seconds, "seconds_before_fsync": before_fsync, "nbytes": nbytes,
+                      "peak_above_baseline": max(peak - baseline, 0),
                       "baseline": baseline, "stored": stored}))
 
 
