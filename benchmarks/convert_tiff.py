@@ -10,6 +10,9 @@ runs in its own fresh Python process, one after the other, on the same files:
   (128), and writes level 0 alone with zarr-python, with the same chunks and codec as
   ``write_ome_zarr`` (128³, blosc-zstd level 3 with shuffle). No pyramid, no metadata,
   no checks: the speed limit to compare with. Its memory is a slab of 128 planes.
+- ``raw-sync`` (only with ``--methods``): the same raw write through zarr-python's synchronous
+  codec pipeline, one chunk after the other in the calling thread, which ``write_ome_zarr``
+  uses; zarr's default hands each chunk to a pool of cpu_count + 4 threads.
 - ``convert``: ``data_helpers.tiff_to_ome_zarr`` with its defaults (a full pyramid,
   written through ``write_ome_zarr``, validated metadata), for voxels of ``--voxel-size``
   (default 1 x 0.5 x 0.5, z coarser than y and x, as from most microscopes).
@@ -54,7 +57,8 @@ from pathlib import Path
 
 from _common import check_own_maxrss, report, run_child
 
-METHODS = ("raw", "convert")
+METHODS = ("raw", "raw-sync", "convert")
+DEFAULT_METHODS = ("raw", "convert")
 
 
 def child(method: str, source: Path, out: Path, voxel_size: tuple[float, ...]) -> None:
@@ -65,6 +69,7 @@ def child(method: str, source: Path, out: Path, voxel_size: tuple[float, ...]) -
     import zarr
 
     import data_helpers
+    from data_helpers.omezarr import _ZARR_PIPELINE as SYNC_PIPELINE
     from data_helpers.omezarr import DEFAULT_CHUNK, DEFAULT_CLEVEL
 
     check_own_maxrss()
@@ -75,17 +80,21 @@ def child(method: str, source: Path, out: Path, voxel_size: tuple[float, ...]) -
     del first
     baseline = psutil.Process().memory_info().rss
     start = time.perf_counter()
-    if method == "raw":
-        arr = zarr.create_array(
-            out, shape=shape, dtype=dtype, chunks=(DEFAULT_CHUNK,) * 3, fill_value=0,
-            compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=DEFAULT_CLEVEL, shuffle="shuffle"),
-        )
-        slab = np.empty((DEFAULT_CHUNK, *shape[1:]), dtype)
-        for z0 in range(0, shape[0], DEFAULT_CHUNK):
-            n = min(DEFAULT_CHUNK, shape[0] - z0)
-            for i in range(n):
-                slab[i] = tifffile.imread(files[z0 + i])
-            arr[z0:z0 + n] = slab[:n]
+    if method in ("raw", "raw-sync"):
+        # raw-sync: the pipeline write_ome_zarr uses; its default of cpu_count threads per write call keeps every
+        # core busy here, where one call writes at a time (write_ome_zarr runs one call per dask thread instead)
+        sync = {"codec_pipeline.path": SYNC_PIPELINE["codec_pipeline.path"]} if method == "raw-sync" else {}
+        with zarr.config.set(sync):
+            arr = zarr.create_array(
+                out, shape=shape, dtype=dtype, chunks=(DEFAULT_CHUNK,) * 3, fill_value=0,
+                compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=DEFAULT_CLEVEL, shuffle="shuffle"),
+            )
+            slab = np.empty((DEFAULT_CHUNK, *shape[1:]), dtype)
+            for z0 in range(0, shape[0], DEFAULT_CHUNK):
+                n = min(DEFAULT_CHUNK, shape[0] - z0)
+                for i in range(n):
+                    slab[i] = tifffile.imread(files[z0 + i])
+                arr[z0:z0 + n] = slab[:n]
     elif method == "convert":
         data_helpers.tiff_to_ome_zarr(source, out, voxel_size=voxel_size, unit="micrometer", progress=False)
     else:
@@ -137,6 +146,8 @@ def main() -> None:
                         help="voxel size given to the conversion (default 1 0.5 0.5)")
     parser.add_argument("--compression", help="compress each plane with this tifffile codec (e.g. zlib); "
                         "default: uncompressed, as most microscopes write")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS),
+                        help="methods to run, in each round in this order (default: raw convert)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder)")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -152,9 +163,10 @@ def main() -> None:
             stack = make_stack(gib, args.plane, work, args.compression)
             n = len(list(stack.glob("*.tif")))
             print(f"{gib:g} GiB: {n} planes of {args.plane} x {args.plane} uint16 in {stack}", flush=True)
-            figures: dict[str, list[dict]] = {m: [] for m in METHODS}
+            methods = [m for m in METHODS if m in args.methods or m == "raw"]  # raw: the baseline of the ratios
+            figures: dict[str, list[dict]] = {m: [] for m in methods}
             for _ in range(args.repeats):
-                for method in METHODS:  # side by side: raw, then convert, in each round
+                for method in methods:  # side by side: raw, then the others, in each round
                     out = work / f"out-{method}.zarr"
                     shutil.rmtree(out, ignore_errors=True)
                     result = run_child(__file__, method, str(stack), str(out),  # fork, not vfork
@@ -163,13 +175,16 @@ def main() -> None:
                     shutil.rmtree(out, ignore_errors=True)
                     print(f"  {method}: {result['nbytes'] / result['seconds'] / 1e6:.0f} MB/s, "
                           f"peak {result['peak_above_baseline'] / 2**20:.0f} MiB above baseline", flush=True)
-            speed = {m: statistics.median(r["nbytes"] / r["seconds"] / 1e6 for r in figures[m]) for m in METHODS}
+            speed = {m: statistics.median(r["nbytes"] / r["seconds"] / 1e6 for r in figures[m]) for m in methods}
             voxels = pyramid_voxels((n, args.plane, args.plane), voxel_size)
-            paired = {key: paired_ratios(figures, key) for key in ("seconds", "seconds_before_fsync")}
-            for m in METHODS:
+            for m in methods:
                 peak = max(r["peak_above_baseline"] for r in figures[m]) / 2**20
+                paired = {key: paired_ratios(figures, key, m) for key in ("seconds", "seconds_before_fsync")}
                 rows.append((f"{gib:g} GiB", m, speed[m], speed[m] / speed["raw"], peak, voxels,
                              None if m == "raw" else paired))
+            if "raw-sync" in figures and "convert" in figures:
+                print(f"  convert over raw-sync, round by round: "
+                      f"{spread(paired_ratios(figures, 'seconds', 'convert', 'raw-sync'))}", flush=True)
             shutil.rmtree(stack)
     finally:
         if args.workdir is None:
@@ -183,8 +198,10 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size, method, mbs, ratio, peak, voxels, paired in rows:
         raw = method == "raw"
-        label = "raw: read planes, write level 0 only" if raw else "`tiff_to_ome_zarr` (full pyramid)"
-        written = 1.0 if raw else voxels
+        label = {"raw": "raw: read planes, write level 0 only",
+                 "raw-sync": "raw, zarr's synchronous pipeline",
+                 "convert": "`tiff_to_ome_zarr` (full pyramid)"}[method]
+        written = voxels if method == "convert" else 1.0
         rounds = "" if raw else spread(paired["seconds"])
         unflushed = "" if raw else spread(paired["seconds_before_fsync"])
         print(f"| {size} | {label} | {mbs:.0f} | {ratio:.2f} | {rounds} | {unflushed} | {peak:.0f} MiB | "
@@ -194,9 +211,10 @@ def main() -> None:
           "the clock stopped before the files are flushed to disk.")
 
 
-def paired_ratios(figures: dict[str, list[dict]], key: str) -> list[float]:
-    """The conversion's speed over the raw write's, round by round, timed by ``key``."""
-    return [raw[key] / conv[key] for raw, conv in zip(figures["raw"], figures["convert"])]
+def paired_ratios(figures: dict[str, list[dict]], key: str, method: str = "convert",
+                  baseline: str = "raw") -> list[float]:
+    """``method``'s speed over ``baseline``'s, round by round, timed by ``key``."""
+    return [base[key] / run[key] for base, run in zip(figures[baseline], figures[method])]
 
 
 def spread(ratios: list[float]) -> str:

@@ -189,3 +189,26 @@ def test_translation_of_a_level_follows_its_method(tmp_path, method, expected):
         # the value at the level's first voxel is level 0's value at that same position
         level1 = zarr.open_array(tmp_path / "a.ome.zarr" / "1", mode="r")[...]
         assert level1[0, 0, 0] == data[0, 0, 0] and level1[0, 1, 1] == data[0, 2, 2]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_the_synchronous_zarr_pipeline_writes_the_same_bytes_and_is_not_left_set(tmp_path, monkeypatch, version):
+    """write_ome_zarr writes through zarr's synchronous pipeline only while it writes, with the same chunks."""
+    default = zarr.config.get("codec_pipeline.path")
+    assert default != omezarr._ZARR_PIPELINE["codec_pipeline.path"], "the pipeline chosen is zarr's default now"
+    seen = []
+    levels = omezarr._write_levels
+    monkeypatch.setattr(omezarr, "_write_levels",
+                        lambda *a: seen.append(zarr.config.get("codec_pipeline.path")) or levels(*a))
+    data = (np.arange(40 * 70 * 90) % 3001).astype(np.uint16).reshape(40, 70, 90)
+    options = dict(voxel_size=1, unit="um", chunks=32, version=version, progress=False)
+    write_ome_zarr(data, tmp_path / "sync.ome.zarr", **options)
+    assert seen == [omezarr._ZARR_PIPELINE["codec_pipeline.path"]]
+    assert zarr.config.get("codec_pipeline.path") == default
+    monkeypatch.setattr(omezarr, "_ZARR_PIPELINE", {})  # zarr's default pipeline
+    write_ome_zarr(data, tmp_path / "default.ome.zarr", **options)
+    chunks = {p.relative_to(tmp_path / "sync.ome.zarr"): p.read_bytes()
+              for p in (tmp_path / "sync.ome.zarr").rglob("*") if p.is_file() and p.name[0] not in ".z"}
+    assert len(chunks) > 10
+    for name, content in chunks.items():
+        assert (tmp_path / "default.ome.zarr" / name).read_bytes() == content, name
