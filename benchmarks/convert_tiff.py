@@ -19,7 +19,8 @@ runs in its own fresh Python process, one after the other, on the same files:
 
 The table also gives the pyramid's voxels against level 0's, and the ratio that would
 follow if compressing voxels were the only cost (level-0 voxels over all voxels): with
-a CPU-bound codec on every core, the conversion cannot beat that ceiling. When z is
+a CPU-bound codec on every core, the conversion comes near that ceiling, and can pass it
+only because the raw write leaves the cores idle while it reads each slab. When z is
 coarser, the first levels halve only y and x, so level 1 holds a quarter of level 0, not
 an eighth, and the ceiling drops from about 0.875 to about 0.78.
 
