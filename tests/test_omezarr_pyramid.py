@@ -212,3 +212,34 @@ def test_the_synchronous_zarr_pipeline_writes_the_same_bytes_and_is_not_left_set
     assert len(chunks) > 10
     for name, content in chunks.items():
         assert (tmp_path / "default.ome.zarr" / name).read_bytes() == content, name
+
+
+def test_overlapping_writes_leave_zarrs_pipeline_as_it_was(tmp_path, monkeypatch):
+    """The first write to end must not restore the config while the second still runs, nor the second leave it set."""
+    import threading
+    import time
+
+    default = zarr.config.get("codec_pipeline.path")
+    both_in = threading.Barrier(2, timeout=60)
+    seen = {}
+    levels = omezarr._write_levels
+
+    def write_levels(request, plan, staging):
+        both_in.wait()
+        if request.name == "second":
+            time.sleep(0.3)  # the first write ends first
+        seen[request.name] = zarr.config.get("codec_pipeline.path")
+        levels(request, plan, staging)
+
+    monkeypatch.setattr(omezarr, "_write_levels", write_levels)
+    data = np.zeros((16, 16, 16), np.uint8)
+    threads = [threading.Thread(target=write_ome_zarr, args=(data, tmp_path / f"{name}.ome.zarr"),
+                                kwargs=dict(voxel_size=1, unit="um", name=name, progress=False))
+               for name in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert seen == {n: omezarr._ZARR_PIPELINE["codec_pipeline.path"] for n in ("first", "second")}
+    assert zarr.config.get("codec_pipeline.path") == default
+    assert zarr.config.get("codec_pipeline.max_workers") is None

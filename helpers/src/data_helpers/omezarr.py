@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -1098,9 +1099,36 @@ def _multiscale_metadata(
     return multiscale
 
 
+_PIPELINE_LOCK = threading.Lock()
+_pipeline_users = 0
+_pipeline_setting: Any = None  # zarr's config.set object while any write runs: leaving it restores the config
+
+
+@contextlib.contextmanager
+def _synchronous_zarr_pipeline():
+    """Use :data:`_ZARR_PIPELINE` while any write runs, then restore zarr's config as it was before the first.
+
+    zarr's ``config.set`` restores what it saw on entry, so two writes in overlapping threads would leave the
+    second one's setting behind when the first ends first: a count of writes in progress decides instead.
+    """
+    global _pipeline_users, _pipeline_setting
+    with _PIPELINE_LOCK:
+        if _pipeline_users == 0:
+            _pipeline_setting = zarr.config.set(_ZARR_PIPELINE)
+        _pipeline_users += 1
+    try:
+        yield
+    finally:
+        with _PIPELINE_LOCK:
+            _pipeline_users -= 1
+            if _pipeline_users == 0:
+                _pipeline_setting.__exit__(None, None, None)
+                _pipeline_setting = None
+
+
 def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
     """Write every level and the metadata into ``staging``, a block at a time."""
-    with zarr.config.set(_ZARR_PIPELINE):
+    with _synchronous_zarr_pipeline():
         _write_levels(request, plan, staging)
 
 
