@@ -101,6 +101,8 @@ def main() -> None:
         child(args.child[0], Path(args.child[1]), Path(args.child[2]))
         return
 
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)  # the run's own folder inside it is removed at the end
     work = Path(tempfile.mkdtemp(prefix="ome-zarr-bench-", dir=args.workdir))
     print(f"{os.cpu_count()} CPUs; scratch folder {work}; {args.repeats} runs each, median shown", flush=True)
     rows = []

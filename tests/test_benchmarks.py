@@ -59,3 +59,15 @@ def test_paired_ratios_take_each_round_on_its_own():
     assert ratios == [0.5, 0.8, 1.0]  # the ratio of the median times, 12 / 20 = 0.60, mixes rounds
     assert bench.spread(ratios) == "0.80 (0.50-1.00)"
     assert bench.spread([0.756]) == "0.76"
+
+
+def test_the_write_benchmark_makes_its_scratch_folder_and_leaves_it_empty(tmp_path):
+    work = tmp_path / "not" / "yet"  # a --workdir that does not exist yet is made, not a traceback
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "ome_zarr_write.py"), "--sizes", "64", "--methods", "raw",
+         "wrapper", "--repeats", "1", "--workdir", str(work)],
+        capture_output=True, text=True, timeout=600, check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| 64³")]
+    assert [row.split("|")[2].strip() for row in rows] == ["raw", "wrapper"], out
+    assert work.is_dir() and not list(work.iterdir()), "the run's own folder was left behind"
