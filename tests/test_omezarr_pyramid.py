@@ -240,6 +240,7 @@ def test_overlapping_writes_leave_zarrs_pipeline_as_it_was(tmp_path, monkeypatch
         t.start()
     for t in threads:
         t.join(120)
+    assert not any(t.is_alive() for t in threads), "a write did not end within 120 s"
     assert seen == {n: omezarr._ZARR_PIPELINE["codec_pipeline.path"] for n in ("first", "second")}
     assert zarr.config.get("codec_pipeline.path") == default
     assert zarr.config.get("codec_pipeline.max_workers") is None

@@ -1101,7 +1101,7 @@ def _multiscale_metadata(
 
 _PIPELINE_LOCK = threading.Lock()
 _pipeline_users = 0
-_pipeline_setting: Any = None  # zarr's config.set object while any write runs: leaving it restores the config
+_pipeline_setting = contextlib.ExitStack()  # holds zarr's config.set while any write runs; closing it restores
 
 
 @contextlib.contextmanager
@@ -1111,10 +1111,10 @@ def _synchronous_zarr_pipeline():
     zarr's ``config.set`` restores what it saw on entry, so two writes in overlapping threads would leave the
     second one's setting behind when the first ends first: a count of writes in progress decides instead.
     """
-    global _pipeline_users, _pipeline_setting
+    global _pipeline_users
     with _PIPELINE_LOCK:
         if _pipeline_users == 0:
-            _pipeline_setting = zarr.config.set(_ZARR_PIPELINE)
+            _pipeline_setting.enter_context(zarr.config.set(_ZARR_PIPELINE))
         _pipeline_users += 1
     try:
         yield
@@ -1122,8 +1122,7 @@ def _synchronous_zarr_pipeline():
         with _PIPELINE_LOCK:
             _pipeline_users -= 1
             if _pipeline_users == 0:
-                _pipeline_setting.__exit__(None, None, None)
-                _pipeline_setting = None
+                _pipeline_setting.close()
 
 
 def _write_staging(request: _Request, plan: _Plan, staging: Path) -> None:
