@@ -124,6 +124,32 @@ def test_screenshot_neuroglancer_rejects_bad_input(tmp_path):
         screenshot_neuroglancer("http://127.0.0.1:1/", tmp_path / "x.png", width=0)
 
 
+def test_a_devtools_command_has_an_overall_deadline_however_many_events_arrive():
+    """A page that logs without pause keeps messages coming: the wait for a reply must still end."""
+    import time
+
+    from data_helpers.viewer import _DevTools
+
+    class Chatty:  # a WebSocket whose every message is an event, never the reply
+        def send(self, _text):
+            pass
+
+        def settimeout(self, _seconds):
+            pass
+
+        def recv(self):
+            time.sleep(0.01)
+            return '{"method": "Runtime.consoleAPICalled", "params": {"args": []}}'
+
+    devtools = _DevTools.__new__(_DevTools)
+    devtools.ws, devtools.timeout_s, devtools.next_id, devtools.events = Chatty(), 0.5, 0, []
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="did not answer Runtime.evaluate within 0.5 s"):
+        devtools.call("Runtime.evaluate", expression="1")
+    assert time.monotonic() - start < 5
+    assert devtools.events, "the events that arrived meanwhile are kept"
+
+
 # --- the z slider of the visualising chapter, in JupyterLab ---------------------------------------------
 
 

@@ -76,19 +76,28 @@ def find_chromium(executable: str | os.PathLike | None = None) -> str:
 
 
 class _DevTools:
-    """A minimal client of the DevTools protocol: commands in order, events kept as they arrive."""
+    """A minimal client of the DevTools protocol: commands in order, events kept as they arrive.
+
+    Each command has ``timeout_s`` seconds in all for its reply, however many events arrive meanwhile.
+    """
 
     def __init__(self, ws_url: str, timeout_s: float):
         import websocket  # websocket-client
 
         self.ws = websocket.create_connection(ws_url, timeout=timeout_s, suppress_origin=True)
+        self.timeout_s = timeout_s
         self.next_id = 0
         self.events: list[dict] = []
 
     def call(self, method: str, **params) -> dict:
         self.next_id += 1
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        deadline = time.monotonic() + self.timeout_s
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"Chromium did not answer {method} within {self.timeout_s:g} s.")
+            self.ws.settimeout(left)
             message = json.loads(self.ws.recv())
             if message.get("id") == self.next_id:
                 if "error" in message:
