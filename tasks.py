@@ -170,12 +170,18 @@ def book_env() -> dict:
     }
 
 
+#: Each kernel of the build appends a line per cell here (data_helpers.celltimes); chapter-times reads it.
+CELL_LOG = BUILD / "cell-times.jsonl"
+
+
 def build_book() -> int:
     """Build the HTML book; warnings are errors and every chapter is executed."""
     start = time.perf_counter()
+    BUILD.mkdir(exist_ok=True)
+    CELL_LOG.unlink(missing_ok=True)  # only this build's cells: chapters the cache skips are not listed
     code = run(
         BIN / "jupyter-book", "build", "--warningiserror", "--keep-going", "--builder", "html", ".",
-        env=book_env(),
+        env={**book_env(), "DATA_HELPERS_CELL_TIMES": str(CELL_LOG)},
     )
     print(f"Book build {'passed' if code == 0 else 'FAILED'} in {time.perf_counter() - start:.0f} s.", flush=True)
     report_chapter_times()
@@ -205,7 +211,26 @@ def cmd_chapter_times(_args) -> int:
     for uri, record in sorted(latest.items()):
         seconds = (record.data or {}).get("execution_seconds", float("nan"))
         print(f"  {Path(uri).stem:40s} {seconds:6.1f} s  (executed {record.created:%Y-%m-%d %H:%M})")
+    report_slowest_cells()
     return 0
+
+
+def report_slowest_cells(n: int = 3) -> None:
+    """The slowest cells of each chapter that the last build executed (from CELL_LOG)."""
+    if not CELL_LOG.is_file():
+        return
+    import jupytext
+
+    from data_helpers.celltimes import slowest_cells
+
+    chapters = {}
+    for md in sorted((ROOT / "book").glob("*.md")):
+        notebook = jupytext.read(md)
+        chapters[md.stem] = [c.source for c in notebook.cells if c.cell_type == "code"]
+    print(f"Slowest cells of the last build (from {os.path.relpath(CELL_LOG, ROOT)}):", flush=True)
+    for name, cells in slowest_cells(CELL_LOG, chapters, n).items():
+        shown = ", ".join(f"{c['seconds']:.1f} s (cell {c['cell']}: {c['first_line'][:60]})" for c in cells)
+        print(f"  {name:40s} {shown}")
 
 
 def cmd_budget(args) -> int:

@@ -1,0 +1,122 @@
+"""How long each cell of a notebook kernel took, written to a file: where a slow chapter spends its time.
+
+When ``DATA_HELPERS_CELL_TIMES`` names a file, ``kernel_startup.py`` (which IPython runs as each kernel starts,
+see ``tasks.py``) calls :func:`install_from_environment`. Each cell the kernel then runs appends one JSON line
+to that file: the kernel's process id, the cell's number in that kernel, its seconds, a hash of its source and
+its first line. The book's build sets the variable, and ``python3 tasks.py chapter-times`` prints the slowest
+cells of each chapter it executed, found with :func:`slowest_cells`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+__all__ = ["ENV", "install", "install_from_environment", "read_log", "slowest_cells", "source_hash"]
+
+#: The environment variable that names the log file; unset, nothing is recorded.
+ENV = "DATA_HELPERS_CELL_TIMES"
+
+
+def source_hash(source: str) -> str:
+    """A short hash of a cell's source, blind to leading and trailing blank space."""
+    return hashlib.sha1(source.strip().encode()).hexdigest()[:16]
+
+
+def install(shell, path: str | os.PathLike) -> None:
+    """Append a JSON line to ``path`` after each cell that the IPython ``shell`` runs."""
+    log = Path(path)
+    started: list[float] = []
+    count = 0
+
+    def pre_run_cell(_info) -> None:
+        started.append(time.perf_counter())
+
+    def post_run_cell(result) -> None:
+        nonlocal count
+        if not started:
+            return
+        seconds = time.perf_counter() - started.pop()
+        count += 1
+        source = result.info.raw_cell or ""
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        record = {"pid": os.getpid(), "cell": count, "seconds": round(seconds, 3),
+                  "hash": source_hash(source), "first_line": first[:100]}
+        with open(log, "a", encoding="utf-8") as f:  # one short write per cell, in append mode
+            f.write(json.dumps(record) + "\n")
+
+    shell.events.register("pre_run_cell", pre_run_cell)
+    shell.events.register("post_run_cell", post_run_cell)
+
+
+def install_from_environment() -> bool:
+    """Install the recorder in the running IPython kernel if ``DATA_HELPERS_CELL_TIMES`` is set.
+
+    Returns whether it was installed: not without the variable, nor outside IPython.
+    """
+    path = os.environ.get(ENV)
+    if not path:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    install(shell, path)
+    return True
+
+
+def read_log(path: str | os.PathLike) -> dict[int, list[dict]]:
+    """The records of the log, grouped by kernel process, in the order they were written.
+
+    A line that is not a whole record (a kernel stopped while writing it) is left out.
+    """
+    kernels: dict[int, list[dict]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            kernels.setdefault(int(record["pid"]), []).append(record)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return kernels
+
+
+def slowest_cells(path: str | os.PathLike, chapters: dict[str, list[str]], n: int = 3) -> dict[str, list[dict]]:
+    """The ``n`` slowest cells of each chapter that a kernel of the log ran, slowest first.
+
+    Parameters
+    ----------
+    path
+        The log written by the kernels.
+    chapters
+        Each chapter's name and the sources of its code cells. A kernel belongs to the chapter that holds
+        most of the cells it ran; a kernel that ran none of them is left out.
+    n
+        How many cells to give for each chapter.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> log = pathlib.Path(tempfile.mkdtemp()) / "cells.jsonl"
+    >>> rows = [(1, "import numpy", 0.5), (1, "slow()", 9.0), (2, "other()", 1.0)]
+    >>> _ = log.write_text("".join(json.dumps({"pid": p, "cell": 1, "seconds": s, "hash": source_hash(c),
+    ...                                        "first_line": c}) + "\\n" for p, c, s in rows))
+    >>> found = slowest_cells(log, {"a": ["import numpy", "slow()"], "b": ["other()"]}, n=1)
+    >>> [(name, [c["first_line"] for c in cells]) for name, cells in found.items()]
+    [('a', ['slow()']), ('b', ['other()'])]
+    """
+    hashes = {name: {source_hash(s) for s in sources} for name, sources in chapters.items()}
+    found: dict[str, list[dict]] = {}
+    for records in read_log(path).values():
+        ran = [r.get("hash") for r in records]
+        name, hits = max(((name, sum(h in own for h in ran)) for name, own in hashes.items()),
+                         key=lambda pair: pair[1], default=(None, 0))
+        if name is None or hits == 0:
+            continue
+        found[name] = sorted(records, key=lambda r: -float(r.get("seconds", 0)))[:n]
+    return found
