@@ -198,16 +198,15 @@ def test_the_chapter_slider_redraws_the_plane_in_jupyterlab(lab):
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             _run_all(page)
             page.wait_for_selector(".widget-slider", timeout=300_000)
-            image = page.locator(".jupyter-widgets-output-area img, .widget-output img").first
+            image = page.locator("img.widget-image").first
             image.wait_for(timeout=120_000)
             before = image.get_attribute("src")
             label = page.locator(".widget-readout").first.inner_text()
             page.locator(".widget-slider .noUi-handle").first.focus()
             page.keyboard.press("ArrowRight")
             page.wait_for_function(
-                "before => { const img = document.querySelector("
-                "'.jupyter-widgets-output-area img, .widget-output img');"
-                " return img && img.getAttribute('src') !== before; }",
+                "before => { const img = document.querySelector('img.widget-image');"
+                " return img && img.getAttribute('src') !== before && img.complete && img.naturalWidth > 0; }",
                 arg=before, timeout=120_000,
             )
             after_label = page.locator(".widget-readout").first.inner_text()
