@@ -161,6 +161,16 @@ def test_error_cells_are_tagged_and_few(file):
     assert len(tagged) <= max(3, len(cells) // 5), f"{file}: too many cells may raise"
 
 
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_no_cell_draws_into_an_output_widget(file):
+    """nbclient, which runs the chapters in the build, answers an Output widget on the kernel's shell channel
+    while it waits there for the cell's reply; now and then that reply is then not seen until the cell's
+    timeout (600 s in the build). Show a picture in an Image widget instead, as the visualising chapter does."""
+    pattern = re.compile(r"\bOutput\(|interactive_output|\binteract(_manual)?\b")
+    found = [c.source.splitlines()[0] for c in _cells(file) if c.cell_type == "code" and pattern.search(c.source)]
+    assert not found, f"{file}: cells that use an Output widget (directly or through interact): {found}"
+
+
 #: Longest code line shown on the page; longer ones are cut off at the right of the code box.
 MAX_CODE_LINE = 100
 
