@@ -32,6 +32,26 @@ def toc_files() -> list[str]:
     files += [ch["file"] for ch in toc.get("chapters", [])]
     return files
 
+def load_script(relative: str, name: str):
+    """Import one of the repository's scripts (``tasks.py``, ``benchmarks/*.py``) as a module called ``name``.
+
+    The script's own folder is on ``sys.path`` while it is imported, as when it runs, so that its imports of
+    sibling files (``benchmarks/_common.py``) work.
+    """
+    import importlib.util
+    import sys
+
+    path = REPO / relative
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(path.parent))
+
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 STRICT = os.environ.get("TEXTBOOK_STRICT", "") == "1"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import urllib.request
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_script
 from data_helpers import LocalServer, netguard
 
 
@@ -71,9 +70,7 @@ def test_is_loopback():
 
 
 def test_the_build_turns_the_guard_on_in_every_kernel():
-    spec = importlib.util.spec_from_file_location("tasks_for_guard", REPO / "tasks.py")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
+    tasks = load_script("tasks.py", "tasks_for_guard")
     env = tasks.book_env()
     assert env[netguard.ENV_LOOPBACK_ONLY] == "1"
     startup = REPO / env["PYTHONSTARTUP"]
@@ -83,9 +80,7 @@ def test_the_build_turns_the_guard_on_in_every_kernel():
 def _run_cells(cells: list[str], monkeypatch, guard_on: bool):
     from nbclient import NotebookClient
 
-    spec = importlib.util.spec_from_file_location("tasks_for_kernel", REPO / "tasks.py")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
+    tasks = load_script("tasks.py", "tasks_for_kernel")
     monkeypatch.setenv("PYTHONSTARTUP", str(tasks.KERNEL_STARTUP))
     monkeypatch.setenv(netguard.ENV_LOOPBACK_ONLY, "1" if guard_on else "0")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])

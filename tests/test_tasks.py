@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_script
 
 
 @pytest.fixture
 def tasks(monkeypatch):
-    spec = importlib.util.spec_from_file_location("tasks_under_test", REPO / "tasks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("tasks.py", "tasks_under_test")
     monkeypatch.delenv(module.ENV_PYTHON, raising=False)
     return module
 
@@ -69,10 +66,7 @@ def test_the_venv_python_version_is_read_from_pyvenv_cfg(tasks, tmp_path, monkey
 
 
 def _chapter_budget():
-    spec = importlib.util.spec_from_file_location("chapter_budget_under_test", REPO / "benchmarks" / "chapter_budget.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/chapter_budget.py", "chapter_budget_under_test")
 
 
 def test_the_budget_report_runs_every_chapter_of_the_toc_in_book_order():
