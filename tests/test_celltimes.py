@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import nbformat
+import pytest
 
-from conftest import REPO
+from conftest import REPO, load_script
 from data_helpers import celltimes
 
 
 def _tasks():
-    spec = importlib.util.spec_from_file_location("tasks_for_cells", REPO / "tasks.py")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
-    return tasks
+    return load_script("tasks.py", "tasks_for_cells")
 
 
 def test_a_kernel_started_as_the_build_starts_it_records_each_cell(tmp_path, monkeypatch):
@@ -74,3 +71,12 @@ def test_the_build_sets_the_variable_and_chapter_times_prints_the_slowest_cells(
     tasks.report_slowest_cells()
     out = capsys.readouterr().out
     assert "visualising" in out and "12.5 s (cell 4: import time)" in out
+
+
+def test_bad_input_is_refused_with_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="whose folder does not exist"):
+        celltimes.install(object(), tmp_path / "no-such-folder" / "cells.jsonl")
+    log = tmp_path / "cells.jsonl"
+    log.write_text("")
+    with pytest.raises(ValueError, match="must be a positive integer, got 0"):
+        celltimes.slowest_cells(log, {}, n=0)

@@ -27,19 +27,29 @@ def source_hash(source: str) -> str:
 
 
 def install(shell, path: str | os.PathLike) -> None:
-    """Append a JSON line to ``path`` after each cell that the IPython ``shell`` runs."""
+    """Append a JSON line to ``path`` after each cell that the IPython ``shell`` runs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    """
     log = Path(path)
-    started: list[float] = []
+    if not log.parent.is_dir():
+        raise FileNotFoundError(f"{ENV} names {log}, whose folder does not exist: make the folder first, or set "
+                                f"{ENV} to a file in an existing folder (or unset it to record nothing).")
+    start = None
     count = 0
 
     def pre_run_cell(_info) -> None:
-        started.append(time.perf_counter())
+        nonlocal start
+        start = time.perf_counter()
 
     def post_run_cell(result) -> None:
-        nonlocal count
-        if not started:
+        nonlocal start, count
+        if start is None:
             return
-        seconds = time.perf_counter() - started.pop()
+        seconds, start = time.perf_counter() - start, None
         count += 1
         source = result.info.raw_cell or ""
         first = next((line.strip() for line in source.splitlines() if line.strip()), "")
@@ -97,7 +107,12 @@ def slowest_cells(path: str | os.PathLike, chapters: dict[str, list[str]], n: in
         Each chapter's name and the sources of its code cells. A kernel belongs to the chapter that holds
         most of the cells it ran; a kernel that ran none of them is left out.
     n
-        How many cells to give for each chapter.
+        How many cells to give for each chapter, at least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive integer.
 
     Examples
     --------
@@ -110,13 +125,15 @@ def slowest_cells(path: str | os.PathLike, chapters: dict[str, list[str]], n: in
     >>> [(name, [c["first_line"] for c in cells]) for name, cells in found.items()]
     [('a', ['slow()']), ('b', ['other()'])]
     """
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n is how many cells to give for each chapter and must be a positive integer, got {n!r}.")
     hashes = {name: {source_hash(s) for s in sources} for name, sources in chapters.items()}
     found: dict[str, list[dict]] = {}
     for records in read_log(path).values():
         ran = [r.get("hash") for r in records]
         name, hits = max(((name, sum(h in own for h in ran)) for name, own in hashes.items()),
                          key=lambda pair: pair[1], default=(None, 0))
-        if name is None or hits == 0:
+        if hits == 0:
             continue
         found[name] = sorted(records, key=lambda r: -float(r.get("seconds", 0)))[:n]
     return found
