@@ -146,3 +146,48 @@ def test_display_path_is_relative_only_when_close_by(tmp_path, monkeypatch):
     assert display_path(tmp_path / "book" / "x.zarr") == "x.zarr"
     assert display_path(tmp_path.parent.parent / "x.zarr") == str(tmp_path.parent.parent / "x.zarr")
     assert display_path("s3://bucket/x.zarr") == "s3://bucket/x.zarr"
+
+
+def _hold_in_another_process(out, name):
+    """Start a process that takes ``name``'s folder and keeps it until its stdin closes."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom data_helpers import output_dir\n"
+            f"output_dir({name!r})\nprint('held', flush=True)\nsys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, workspace.ENV_OUTPUT: str(out)})
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_process_may_not_use_a_folder_in_use_and_is_told_by_whom(out):
+    holder = _hold_in_another_process(out, "busy")
+    try:
+        output_path_written = out / "busy" / MARKER
+        before = output_path_written.read_bytes()
+        with pytest.raises(OutputFolderError, match=rf"in use by another running process \(pid {holder.pid}\)"):
+            output_dir("busy", fresh=True)
+        with pytest.raises(OutputFolderError, match=f"Shut that kernel down.*{workspace.ENV_OUTPUT}"):
+            output_path("busy", "result.zarr")
+        assert output_path_written.read_bytes() == before  # nothing was written or removed
+        assert output_dir("other-chapter").is_dir()  # other chapters' folders are free
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
+    # the lock ends with the process that held it, however it ends
+    assert output_dir("busy", fresh=True) == out / "busy"
+
+
+def test_one_process_may_ask_for_its_folder_again_and_a_forked_child_shares_it(out):
+    output_dir("mine")
+    assert output_dir("mine", fresh=True) == out / "mine"
+    pid = os.fork()
+    if pid == 0:  # the child: a forked benchmark or measurement of the same chapter
+        try:
+            output_path("mine", "from-child.txt").write_text("ok")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert (out / "mine" / "from-child.txt").read_text() == "ok"

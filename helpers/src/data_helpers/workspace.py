@@ -13,6 +13,13 @@ Each chapter writes into a folder of its own under ``data/``. The rule is simple
   :func:`output_path` refuses instead.
 - ``output_dir(name, fresh=True)`` removes the entries the manifest lists, and
   nothing else.
+- One process at a time uses a chapter's folder. The first call of
+  :func:`output_dir` or :func:`output_path` takes a lock on it (``data/.<name>.lock``)
+  that lasts as long as the process. A second notebook kernel, or a book build,
+  running the same chapter meanwhile would remove or overwrite the first one's
+  outputs while it reads them; it gets an :class:`OutputFolderError` that names
+  the process holding the folder instead. The lock goes when that process ends,
+  however it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ import re
 import shutil
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; folders are then not guarded against a second process
+    fcntl = None
+
 from data_helpers.errors import BookError
 
 __all__ = ["OutputFolderError", "display_path", "output_dir", "output_path", "repository_root"]
@@ -30,6 +42,7 @@ __all__ = ["OutputFolderError", "display_path", "output_dir", "output_path", "re
 ENV_OUTPUT = "DATA_HELPERS_OUTPUT"
 MARKER = ".made-by-data_helpers"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HELD: dict[Path, int] = {}  # lock file -> open descriptor, for every folder this process holds
 
 
 class OutputFolderError(BookError, RuntimeError):
@@ -154,6 +167,31 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _hold(parent: Path, name: str) -> None:
+    """Lock ``parent/name`` for this process, or say which process is using it and what to do."""
+    lock = parent / f".{name}.lock"
+    if fcntl is None or lock in _HELD:
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise OutputFolderError(
+            f"{name}/ (in {parent}) is in use by another running process (pid {holder}): a notebook "
+            f"kernel or a book build running the same chapter. Two runs at once would remove or overwrite "
+            f"each other's files. Shut that kernel down or let the build finish, then run again; or set "
+            f"{ENV_OUTPUT} to another folder for this run."
+        ) from None
+    except OSError:  # a file system without locks: go on unguarded, as before
+        os.close(fd)
+        return
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[lock] = fd
+
+
 def _managed(name: str) -> tuple[Path, dict]:
     folder = output_dir(name)
     manifest = _read_manifest(folder)
@@ -189,8 +227,9 @@ def output_dir(name: str, fresh: bool = False) -> Path:
     ValueError
         If ``name`` is not a plain folder name.
     OutputFolderError
-        If a file is in the way, or ``fresh=True`` is asked of a folder that this
-        function did not make (nothing is deleted then).
+        If a file is in the way, if another running process (a second kernel, a
+        book build) is using the folder, or if ``fresh=True`` is asked of a folder
+        that this function did not make (nothing is deleted then).
 
     Examples
     --------
@@ -207,6 +246,7 @@ def output_dir(name: str, fresh: bool = False) -> Path:
             f"{folder} exists and is not a plain folder. Move it away or pick another name."
         )
     parent.mkdir(parents=True, exist_ok=True)
+    _hold(parent, name)
     try:
         folder.mkdir()
     except FileExistsError:
@@ -252,8 +292,9 @@ def output_path(name: str, entry: str) -> Path:
     ValueError
         If ``name`` or ``entry`` is not a plain name.
     OutputFolderError
-        If the folder was not made by :func:`output_dir`, or ``entry`` exists but
-        was not made through this function (your own file: nothing is deleted).
+        If the folder was not made by :func:`output_dir`, if another running
+        process is using it, or if ``entry`` exists but was not made through this
+        function (your own file: nothing is deleted).
 
     Examples
     --------
