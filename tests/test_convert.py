@@ -183,6 +183,10 @@ def test_export_writes_voxel_size_that_imagej_reads(tmp_path, image):
             assert tif.is_imagej
             assert tif.imagej_metadata["spacing"] == pytest.approx(2.0)
             assert tif.imagej_metadata["unit"] == "micron"
+            # Fiji opens the pages as z-slices, not as channels or time points
+            assert "channels" not in tif.imagej_metadata and "frames" not in tif.imagej_metadata
+            if multipage:
+                assert tif.imagej_metadata["slices"] == SHAPE[0] and tif.series[0].axes == "ZYX"
             num, den = tif.pages.first.tags["XResolution"].value
             assert den / num == pytest.approx(0.25)
             num, den = tif.pages.first.tags["YResolution"].value

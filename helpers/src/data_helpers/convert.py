@@ -711,7 +711,7 @@ def ome_zarr_to_tiff(
     shape = tuple(s.stop - s.start for s in sl)
     origin = tuple(t + o * s for t, o, s in zip(translation, offset, scale))
     resolution = (1.0 / scale[2], 1.0 / scale[1])
-    ij = {"spacing": scale[0], "unit": _imagej_unit(unit), "axes": "ZYX"}
+    ij = {"spacing": scale[0], "unit": _imagej_unit(unit)}
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     written: dict[str, list] = {}
     try:
@@ -728,8 +728,8 @@ def ome_zarr_to_tiff(
             with tifffile.TiffWriter(partial, bigtiff=True) as tw:
                 tw.write(planes(), shape=shape, dtype=arr.dtype, resolution=resolution,
                          resolutionunit=tifffile.RESUNIT.NONE,
-                         description=tifffile.imagej_description(shape, imagej=True, **{k: v for k, v in ij.items()
-                                                                                         if k != "axes"}),
+                         # the axes name the first one z: without them ImageJ takes it for channels
+                         description=tifffile.imagej_description(shape, "ZYX", imagej=True, **ij),
                          metadata=None)
             names = [target.name]
         else:
@@ -739,7 +739,7 @@ def ome_zarr_to_tiff(
             for i, plane in enumerate(planes()):
                 name = f"z{i:0{width}d}.tif"
                 tifffile.imwrite(partial / name, plane, imagej=True, resolution=resolution,
-                                 metadata={"spacing": scale[0], "unit": _imagej_unit(unit), "axes": "YX"})
+                                 metadata={**ij, "axes": "YX"})
                 names.append(name)
         # the old export goes only now, and only its own files
         for p in own:
