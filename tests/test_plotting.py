@@ -236,6 +236,6 @@ def test_montage_has_n_panels_in_physical_units():
     volume = np.random.default_rng(0).random((10, 6, 8))
     fig = show_montage(volume, n=5, columns=3, scale=(2, 1, 1), unit="micrometer")
     shown = [ax for ax in fig.axes if ax.images]
-    assert len(shown) == 5 + 0 and [ax.get_title() for ax in shown][-1] == "z = 18"
+    assert len(shown) == 5 + 0 and [ax.get_title() for ax in shown][-1] == "z = 18 micrometer"
     with pytest.raises(ValueError, match="n must be 1 to 10"):
         show_montage(volume, n=11)

@@ -855,7 +855,7 @@ def show_montage(
         key = tuple(int(index) if i == number else slice(None) for i in range(3))
         image = _panel(ax, view, np.asarray(view.data[key]), rows, cols, cmap, limits, False, "")
         position = view.translation[number] + index * view.scale[number]
-        ax.set_title(f"{view.axes[number]} = {position:.4g}", fontsize=10)
+        ax.set_title(f"{view.axes[number]} = {position:.4g} {view.units[number] or ''}".rstrip(), fontsize=10)
     for ax in list(panels.flat)[n:]:
         ax.set_axis_off()
     for ax in panels.flat:
