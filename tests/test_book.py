@@ -127,6 +127,15 @@ def test_the_frame_check_catches_what_is_missing(tmp_path, model_chapter, change
     assert any(expected.lower() in p.lower() for p in problems), problems
 
 
+def test_the_frame_check_reads_tags_from_a_yaml_options_block(tmp_path, model_chapter):
+    """A solution cell with a figure's options carries its tags in a YAML block instead of a ``:tags:`` line."""
+    as_yaml = model_chapter.replace(":tags: [hide-cell]\n", "---\ntags: [hide-cell]\nmystnb: {}\n---\n", 1)
+    assert as_yaml != model_chapter
+    assert _problems(tmp_path, as_yaml) == []
+    shown = as_yaml.replace("---\ntags: [hide-cell]\n", "---\ntags: []\n", 1)
+    assert any("tag it hide-cell" in p for p in _problems(tmp_path, shown))
+
+
 def test_time_estimates_are_read_in_minutes():
     assert chapter_frames.parse_time("About 45 minutes to read and run, and 20 more for the exercises.") == (45, 20)
     assert chapter_frames.parse_time(

@@ -152,7 +152,13 @@ def _field(admonition: str, name: str) -> str | None:
 
 
 def _tags(cell: str) -> list[str]:
-    match = re.search(r"^:tags:\s*\[([^\]]*)\]", cell, flags=re.MULTILINE)
+    """A code cell's tags, from a ``:tags: [...]`` line or from ``tags: [...]`` in its YAML options block."""
+    lines = cell.splitlines()
+    if lines and lines[0].startswith("---") and "---" in lines[1:]:
+        header = "\n".join(lines[1:lines.index("---", 1)])
+        match = re.search(r"^tags:\s*\[([^\]]*)\]", header, flags=re.MULTILINE)
+    else:
+        match = re.search(r"^:tags:\s*\[([^\]]*)\]", cell, flags=re.MULTILINE)
     return [t.strip().strip("'\"") for t in match.group(1).split(",")] if match else []
 
 
