@@ -148,6 +148,23 @@ def test_display_path_is_relative_only_when_close_by(tmp_path, monkeypatch):
     assert display_path("s3://bucket/x.zarr") == "s3://bucket/x.zarr"
 
 
+def test_display_path_shows_paths_inside_the_repository_from_its_top(tmp_path, monkeypatch):
+    """In the book's repository a chapter run from book/ shows data/<chapter>/..., as the first cell does."""
+    from data_helpers import display_path
+
+    (tmp_path / "_toc.yml").write_text("format: jb-book\n")
+    (tmp_path / "book").mkdir()
+    for where in (tmp_path / "book", tmp_path):
+        monkeypatch.chdir(where)
+        assert display_path(tmp_path / "data" / "dask" / "x.zarr") == os.path.join("data", "dask", "x.zarr")
+        assert display_path(os.path.join(os.pardir, "data") if where.name == "book" else "data") == "data"
+    # outside the repository and two folders up from book/: shown as it is, not as a chain of '..'
+    monkeypatch.chdir(tmp_path / "book")
+    outside = tmp_path.parent / "elsewhere" / "x.zarr"
+    assert display_path(outside) == str(outside)
+    assert str(tmp_path) not in display_path(tmp_path / "data" / "dask" / "x.zarr")
+
+
 def _hold_in_another_process(out, name):
     """Start a process that takes ``name``'s folder and keeps it until its stdin closes."""
     import subprocess
@@ -161,6 +178,10 @@ def _hold_in_another_process(out, name):
     return holder
 
 
+needs_locks = pytest.mark.skipif(workspace.fcntl is None, reason="no advisory file locks (Windows)")
+
+
+@needs_locks
 def test_a_second_process_may_not_use_a_folder_in_use_and_is_told_by_whom(out):
     holder = _hold_in_another_process(out, "busy")
     try:
@@ -180,6 +201,7 @@ def test_a_second_process_may_not_use_a_folder_in_use_and_is_told_by_whom(out):
     assert output_dir("busy", fresh=True) == out / "busy"
 
 
+@needs_locks
 def test_one_process_may_ask_for_its_folder_again_and_a_forked_child_shares_it(out):
     output_dir("mine")
     assert output_dir("mine", fresh=True) == out / "mine"

@@ -137,8 +137,8 @@ class OmeZarrImage:
         return len(self.shapes)
 
     def __str__(self) -> str:
-        # Relative to the working directory when it is close by (a chapter in book/ shows ../data/...),
-        # so that printed images do not show this machine's folders.
+        # Relative to the book's repository (data/...), or to a nearby working folder, so that printed
+        # images do not show this machine's folders (see display_path).
         shown = display_path(self.path)
         lines = [f"OME-Zarr {self.version} image at {shown}", f"  axes {', '.join(self.dims)}; {self.dtype}; chunks {self.chunks}; {self.method} pyramid"]
         for i, (shape, scale) in enumerate(zip(self.shapes, self.scales)):

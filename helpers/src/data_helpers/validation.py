@@ -175,7 +175,7 @@ class ValidationReport:
             verdict = f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
             if self.ok:
                 verdict = f"valid, {verdict}"
-        # A local path is shown relative to a nearby working folder, so reports show no machine's folders.
+        # A local path is shown relative to the book's repository or a nearby working folder (display_path).
         shown = display_path(self.path)
         lines = [f"{shown}: {what}: {verdict}"]
         lines += [f"  - {p}" for p in self.errors + self.warnings]

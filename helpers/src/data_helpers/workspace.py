@@ -80,10 +80,13 @@ def repository_root(start: str | os.PathLike | None = None) -> Path:
 
 
 def display_path(path: str | os.PathLike) -> str:
-    """A local path as a reader should see it printed: relative to the working folder when that is close by.
+    """A local path as a reader should see it printed: relative to the book's repository, or else to a nearby
+    working folder.
 
-    A chapter run from ``book/`` shows ``../data/...`` instead of this machine's folders. A path more than
-    one folder up from the working folder, on another drive, or a URL is returned unchanged.
+    A path inside the repository that holds the working folder is shown from the repository's top, as
+    ``data/<chapter>/...``, wherever in the repository the chapter runs (``book/`` or the top). Elsewhere
+    it is shown relative to the working folder when that is at most one folder up. A path further away,
+    on another drive, or a URL is returned unchanged.
 
     Parameters
     ----------
@@ -101,6 +104,12 @@ def display_path(path: str | os.PathLike) -> str:
     text = os.fspath(path)
     if "://" in text:
         return text
+    try:
+        inside = Path(text).resolve().relative_to(repository_root())
+    except (FileNotFoundError, ValueError):  # no repository here, or the path is outside it
+        pass
+    else:
+        return str(inside)
     try:
         shown = os.path.relpath(text)
     except ValueError:  # another drive, on Windows
