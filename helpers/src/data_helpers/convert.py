@@ -729,7 +729,7 @@ def ome_zarr_to_tiff(
                 tw.write(planes(), shape=shape, dtype=arr.dtype, resolution=resolution,
                          resolutionunit=tifffile.RESUNIT.NONE,
                          # the axes name the first one z: without them ImageJ takes it for channels
-                         description=tifffile.imagej_description(shape, "ZYX", imagej=True, **ij),
+                         description=tifffile.imagej_description(shape, "ZYX", **ij),
                          metadata=None)
             names = [target.name]
         else:
