@@ -151,23 +151,26 @@ def _field(admonition: str, name: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
-def _tags(cell: str) -> list[str]:
-    """A code cell's tags, from a ``:tags: [...]`` line or from ``tags: [...]`` in its YAML options block."""
+def _split_options(cell: str) -> tuple[list[str] | None, list[str]]:
+    """A code cell's YAML options block (its lines, or None if it has none) and the lines after it."""
     lines = cell.splitlines()
     if lines and lines[0].startswith("---") and "---" in lines[1:]:
-        header = "\n".join(lines[1:lines.index("---", 1)])
-        match = re.search(r"^tags:\s*\[([^\]]*)\]", header, flags=re.MULTILINE)
-    else:
-        match = re.search(r"^:tags:\s*\[([^\]]*)\]", cell, flags=re.MULTILINE)
+        end = lines.index("---", 1)
+        return lines[1:end], lines[end + 1:]
+    return None, lines
+
+
+def _tags(cell: str) -> list[str]:
+    """A code cell's tags, from ``tags: [...]`` in its YAML options block or from a ``:tags: [...]`` line."""
+    header, lines = _split_options(cell)
+    pattern = r"^tags:\s*\[([^\]]*)\]" if header is not None else r"^:tags:\s*\[([^\]]*)\]"
+    match = re.search(pattern, "\n".join(header if header is not None else lines), flags=re.MULTILINE)
     return [t.strip().strip("'\"") for t in match.group(1).split(",")] if match else []
 
 
 def _code_body(cell: str) -> str:
     """A code cell's source without its option lines."""
-    lines = cell.splitlines()
-    if lines and lines[0].startswith("---"):  # YAML options block
-        end = lines.index("---", 1) if "---" in lines[1:] else 0
-        lines = lines[end + 1:]
+    _, lines = _split_options(cell)
     return "\n".join(line for line in lines if not re.match(r"^:\w[\w-]*:", line)).strip()
 
 
