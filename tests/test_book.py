@@ -155,6 +155,60 @@ def test_workshop_outlines_fit_their_day_and_keep_the_chapters_order():
         assert taught == frames[: len(taught)] and taught, kind
 
 
+def test_workshop_outline_starts_with_its_own_length():
+    """The sentence above each timetable is computed from the timetable's rows: start, end, length, pauses."""
+    frames = chapter_frames.chapter_frames(REPO)
+    for kind in chapter_frames.WORKSHOPS:
+        rows, _later = chapter_frames.schedule(frames, kind)
+        lines = chapter_frames.workshop_lines(frames, kind)
+        hours, minutes = map(int, rows[-1][0].split(":"))
+        end = hours * 60 + minutes + rows[-1][2]
+        hours, minutes = map(int, rows[0][0].split(":"))
+        length = chapter_frames.format_minutes(end - hours * 60 - minutes)
+        assert lines[0].startswith(f"From {rows[0][0]} to {end // 60:02d}:{end % 60:02d}, {length} "), lines[0]
+        breaks = sum(1 for row in rows if row[1] == "Break")
+        assert ("one break" in lines[0]) == (breaks == 1) and ("two breaks" in lines[0]) == (breaks == 2), lines[0]
+        assert ("lunch" in lines[0]) == any(row[1] == "Lunch" for row in rows), lines[0]
+        assert lines[2].startswith("| Time |"), lines[:3]
+
+
+def test_schedule_summary_counts_the_pauses():
+    rows = [("09:00", "Welcome", 15), ("09:15", "Break", 20), ("09:35", "Lunch", 60), ("10:35", "Break", 5),
+            ("10:40", "Questions", 10)]
+    assert chapter_frames.schedule_summary(rows) == "From 09:00 to 10:50, 1\u00a0h 50\u00a0min with two breaks and lunch."
+    assert chapter_frames.schedule_summary(rows[:1]) == "From 09:00 to 09:15, 15\u00a0min, without a break."
+    with pytest.raises(chapter_frames.FrameError, match="at least one row"):
+        chapter_frames.schedule_summary([])
+
+
+#: A length of time written out in words ("three and a half hours", "eight hours", "half an hour").
+DURATION_IN_WORDS = re.compile(
+    r"\b(an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|half an?)( and a half)?[ -]"
+    r"(hours?|minutes?)\b", flags=re.IGNORECASE)
+
+
+def test_workshop_page_types_no_length_in_words():
+    """The outlines state their own length; a length typed into the prose would drift from them."""
+    text = (REPO / "book" / "workshop.md").read_text()
+    found = [m.group(0) for m in DURATION_IN_WORDS.finditer(text)]
+    assert not found, f"book/workshop.md types a length in by hand: {found}; the outline states it"
+
+
+def test_home_page_lists_every_chapters_objectives():
+    """'What you will be able to do' is generated from the chapters' own learning objectives, every chapter's."""
+    text = (REPO / "book" / "intro.md").read_text()
+    section = text.split("## What you will be able to do", 1)[1].split("\n## ", 1)[0]
+    assert "```{chapter-objectives}" in section, "intro.md: the section should be the {chapter-objectives} directive"
+    typed = [line for line in section.splitlines() if re.match(r"^\s*([-*]|\d+\.) ", line)]
+    assert not typed, f"intro.md: skills typed in by hand, which drift from the chapters: {typed}"
+    frames = chapter_frames.chapter_frames(REPO)
+    generated = "\n".join(chapter_frames.objectives_lines(frames))
+    for frame in frames:
+        assert f"<{frame.doc.split('/')[-1]}>`" in generated, frame.doc
+        for objective in frame.objectives:
+            assert objective.rstrip(";.") in generated, (frame.doc, objective)
+
+
 @pytest.mark.parametrize("file", NOTEBOOKS)
 def test_chapter_checks_its_memory_budget(file):
     sources = [c.source for c in _cells(file) if c.cell_type == "code"]

@@ -6,7 +6,8 @@ the exercises.``), and ends with exercises, key points and "What's next" (see CO
 This module parses that frame, so that
 
 * the home page's chapter map and the workshop outlines take each chapter's time from the chapter
-  itself (directives ``{chapter-map}``, ``{workshop-outline}`` and ``{pair-exercises}``), and
+  itself, and the home page lists what a reader can do from each chapter's learning objectives
+  (directives ``{chapter-map}``, ``{chapter-objectives}``, ``{workshop-outline}`` and ``{pair-exercises}``), and
 * ``tests/test_book.py`` fails when a chapter lacks a part of the frame (:func:`frame_problems`).
 
 It reads ``_toc.yml``, so a chapter added there appears on those pages with no other change.
@@ -393,16 +394,53 @@ def chapter_map_lines(frames: list[Frame], _argument: str | None = None) -> list
     return lines
 
 
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{_COUNT_WORDS.get(number, number)} {noun}{'' if number == 1 else 's'}"
+
+
+def schedule_summary(rows: list[tuple[str, str, int]]) -> str:
+    """One sentence on a timetable's length and pauses, from its rows (so it always matches the table).
+
+    ``"From 09:00 to 11:50, 2 h 50 min with one break."``
+    """
+    if not rows:
+        raise FrameError("a workshop timetable needs at least one row to summarise.")
+    hours, minutes = map(int, rows[0][0].split(":"))
+    start = hours * 60 + minutes
+    hours, minutes = map(int, rows[-1][0].split(":"))
+    end = hours * 60 + minutes + rows[-1][2]
+    breaks = sum(1 for _clock_time, activity, _minutes in rows if activity == "Break")
+    lunches = sum(1 for _clock_time, activity, _minutes in rows if activity == "Lunch")
+    pauses = [_count(breaks, "break")] if breaks else []
+    pauses += ["lunch"] if lunches == 1 else ([_count(lunches, "lunch break")] if lunches else [])
+    tail = f" with {' and '.join(pauses)}" if pauses else ", without a break"
+    return f"From {_clock(start)} to {_clock(end)}, {format_minutes(end - start)}{tail}."
+
+
 def workshop_lines(frames: list[Frame], kind: str | None) -> list[str]:
-    """Markdown of one workshop's timetable (``half-day`` or ``full-day``)."""
+    """Markdown of one workshop's timetable (``half-day`` or ``full-day``), after a sentence on its length."""
     if kind not in WORKSHOPS:
         raise FrameError(f"workshop-outline needs 'half-day' or 'full-day', got {kind!r}.")
     rows, later = schedule(frames, kind)
-    lines = ["| Time | Activity | Minutes |", "| --- | --- | --- |"]
+    lines = [schedule_summary(rows), ""]
+    lines += ["| Time | Activity | Minutes |", "| --- | --- | --- |"]
     lines += [f"| {clock} | {activity} | {minutes} |" for clock, activity, minutes in rows]
     if later:
         names = ", ".join(f"{{doc}}`{Path(f.doc).name}`" for f in later)
         lines += ["", f"Left for the participants to read afterwards: {names}."]
+    return lines
+
+
+def objectives_lines(frames: list[Frame], _argument: str | None = None) -> list[str]:
+    """Markdown list of what a reader can do after each chapter: its own learning objectives, in reading order."""
+    lines = []
+    for frame in frames:
+        lines.append(f"- After {{doc}}`{frame.title} <{Path(frame.doc).name}>`, you can:")
+        for objective in frame.objectives:
+            lines.append(f"  - {re.sub(r'[;.]$', '', objective.strip())}")
     return lines
 
 
@@ -428,4 +466,5 @@ def setup(app):
     app.add_directive("chapter-map", _markdown_directive(chapter_map_lines))
     app.add_directive("workshop-outline", _markdown_directive(workshop_lines))
     app.add_directive("pair-exercises", _markdown_directive(pair_exercise_lines))
+    app.add_directive("chapter-objectives", _markdown_directive(objectives_lines))
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
