@@ -293,6 +293,44 @@ def test_timing_claims_go_through_check_claim(file):
                 pytest.fail(f"{file}: a timing assert that should be check_claim(...): {line.strip()}")
 
 
+#: Words of a lab note, not of what a check guards: a reader opening the notebook sees every hidden cell.
+LAB_NOTES = ("seen under load", "seen:", "(seen", "seen at", "failed once", "flaky", "measured:", "measured gaps",
+             "on a quiet machine", "on a busy one", "too thin a margin")
+#: Lab-note words matched with their case ("CI-3", "CI-only"), so words such as "speci-" do not match.
+LAB_NOTES_CASED = ("CI-",)
+
+
+def _comments(source: str) -> list[str]:
+    """The comments of a code cell's source (IPython magics and shell lines skipped)."""
+    import io
+    import tokenize
+
+    python = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    try:
+        return [tok.string for tok in tokenize.generate_tokens(io.StringIO(python + "\n").readline)
+                if tok.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return [line[line.index("#"):] for line in python.splitlines() if "#" in line]
+
+
+def test_comments_reject_lab_notes():
+    assert _comments('x = "# not a comment"  # Seen under load: 4.8x\n%time y = 1') == ["# Seen under load: 4.8x"]
+    assert not _lab_notes(["# the box gains the most, by more than 3x"])
+    assert _lab_notes(["# full reads within 4x (seen: 0.7-2.7x)", "# flaky on CI-2"]) == [
+        "# full reads within 4x (seen: 0.7-2.7x)", "# flaky on CI-2"]
+
+
+def _lab_notes(comments: list[str]) -> list[str]:
+    return [c for c in comments if any(w in c.lower() for w in LAB_NOTES) or any(w in c for w in LAB_NOTES_CASED)]
+
+
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_cell_comments_say_what_a_check_guards_not_its_history(file):
+    """Hidden cells are read in JupyterLab: their comments say what a check guards, not what a run once showed."""
+    found = [note for cell in _cells(file) if cell.cell_type == "code" for note in _lab_notes(_comments(cell.source))]
+    assert not found, f"{file}: comments that read like lab notes: {found}"
+
+
 def test_no_chapter_describes_how_the_book_was_made():
     phrases = ("while this chapter was written", "every build of this book", "the builds of this book",
                "first version of", "Mermaid", "book's environment does not install", "planned next",
