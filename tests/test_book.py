@@ -331,6 +331,21 @@ def test_cell_comments_say_what_a_check_guards_not_its_history(file):
     assert not found, f"{file}: comments that read like lab notes: {found}"
 
 
+#: Public endpoints that have been shut down or are being shut down, and where their data moved.
+RETIRED_ENDPOINTS = {"https://uk1s3.embassy.ebi.ac.uk": "https://livingobjects.ebi.ac.uk"}
+
+
+def test_public_examples_use_current_endpoints():
+    """EMBL-EBI decommissions the Embassy S3 host; the IDR's OME-Zarr samples moved, same bucket and keys."""
+    for file in TOC_FILES:
+        text = (REPO / f"{file}.md").read_text()
+        for old, new in RETIRED_ENDPOINTS.items():
+            assert old not in text, f"{file}: {old} is retired; use {new}"
+    remote = (REPO / "book" / "remote-data.md").read_text()
+    assert "https://livingobjects.ebi.ac.uk/idr/zarr/v0.4/idr0062A/6001240.zarr" in remote
+    assert "/idr/zarr/v0.5/" in remote, "offer the OME-Zarr 0.5 copy of the IDR image too"
+
+
 def test_no_chapter_describes_how_the_book_was_made():
     phrases = ("while this chapter was written", "every build of this book", "the builds of this book",
                "first version of", "Mermaid", "book's environment does not install", "planned next",
