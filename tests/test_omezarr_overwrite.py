@@ -21,7 +21,7 @@ import pytest
 import zarr
 
 from data_helpers import OmeZarrError, validate_ome_zarr, write_ome_zarr
-from data_helpers import omezarr
+from data_helpers import omezarr, safety
 from data_helpers.omezarr import (
     _STAGING_OWNER,
     _array_node_problem,
@@ -204,16 +204,19 @@ def test_a_failed_overwrite_leaves_the_old_image_complete(tmp_path, image, volum
 
 def test_a_failure_while_swapping_puts_every_entry_back(tmp_path, image, monkeypatch):
     before = snapshot(tmp_path)
-    real_rename = os.rename
     calls = []
 
-    def flaky_rename(src, dst):
-        calls.append((src, dst))
-        if len(calls) == 5:  # after the old entries went aside and some new ones came in
-            raise OSError(5, "Input/output error")
-        return real_rename(src, dst)
+    def flaky(real):
+        def rename(src, dst):
+            calls.append((src, dst))
+            if len(calls) == 5:  # after the old entries went aside and some new ones came in
+                raise OSError(5, "Input/output error")
+            return real(src, dst)
 
-    monkeypatch.setattr(omezarr.os, "rename", flaky_rename)
+        return rename
+
+    monkeypatch.setattr(os, "rename", flaky(os.rename))  # moves aside and back
+    monkeypatch.setattr(safety, "rename_noreplace", flaky(safety.rename_noreplace))  # moves in
     with pytest.raises(OSError, match="Input/output"):
         write_ome_zarr(np.ones((16, 16, 16), np.uint16), image, voxel_size=1, chunks=8, overwrite=True)
     monkeypatch.undo()
@@ -344,7 +347,7 @@ def test_staging_is_removed_on_every_failure(tmp_path, monkeypatch, where):
     if where == "compute":
         data = exploding(dtype=np.uint8)
     elif where == "commit":
-        monkeypatch.setattr(omezarr, "_move_onto_empty_folder", lambda s, p: (_ for _ in ()).throw(OSError("disk full")))
+        monkeypatch.setattr(safety, "rename_noreplace", lambda s, p: (_ for _ in ()).throw(OSError("disk full")))
     else:
         monkeypatch.setattr(omezarr, "_multiscale_metadata", lambda *a: (_ for _ in ()).throw(Interrupt()))
     with pytest.raises((RuntimeError, OSError, Interrupt)):
@@ -379,15 +382,24 @@ def test_stale_staging_of_a_reused_process_id_is_removed(tmp_path):
     assert not staging.exists()
 
 
-@pytest.mark.parametrize("case", ["running", "no owner record", "foreign entry", "other target"])
+def test_stale_staging_of_another_target_in_the_folder_is_removed(tmp_path):
+    """Any writer in a folder cleans the leftovers of dead writers there, whatever their target."""
+    staging = make_stale_staging(tmp_path, {"writer": "data_helpers", "pid": dead_pid(), "started": 1.0})
+    staging = staging.rename(tmp_path / ".other.ome.zarr.partial-0123456789ab")
+    with pytest.warns(RuntimeWarning, match=r"removed \.other\.ome\.zarr\.partial-0123456789ab .*no longer running"):
+        write_ome_zarr(np.ones((8, 8), np.uint8), tmp_path / "img.ome.zarr", voxel_size=1)
+    assert not staging.exists()
+
+
+@pytest.mark.parametrize("case", ["running", "no owner record", "foreign entry", "not a staging name"])
 def test_staging_folders_that_are_not_stale_or_not_ours_stay(tmp_path, case, recwarn):
     owner = {"writer": "data_helpers", "pid": dead_pid(), "started": 1.0}
     if case == "running":
         owner = omezarr._this_process()
     staging = make_stale_staging(tmp_path, None if case == "no owner record" else owner,
                                  extra="notes.txt" if case == "foreign entry" else None)
-    if case == "other target":
-        staging = staging.rename(tmp_path / ".other.ome.zarr.partial-0123456789ab")
+    if case == "not a staging name":
+        staging = staging.rename(tmp_path / ".img.ome.zarr.partial-mine")
     before = snapshot(staging)
     write_ome_zarr(np.ones((8, 8), np.uint8), tmp_path / "img.ome.zarr", voxel_size=1)
     assert snapshot(staging) == before

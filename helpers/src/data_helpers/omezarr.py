@@ -33,16 +33,10 @@ ome-zarr-models; see :mod:`data_helpers.validation` for checking any image.
 from __future__ import annotations
 
 import contextlib
-import glob
-import json
 import math
 import os
-import re
 import shutil
-import tempfile
 import threading
-import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +52,31 @@ from data_helpers.chunking import format_bytes
 from data_helpers.workspace import display_path
 from data_helpers.units import normalize_unit
 from data_helpers.errors import BookError
+from data_helpers.safety import (  # the safety rules of every writer: see data_helpers.safety
+    _GROUP_METADATA,
+    _MARKER_KEY,
+    _PLAIN_NAME,
+    _STAGING_OWNER,
+    _VERSIONS,
+    NotWritableError,
+    _array_node_problem,
+    _carries_marker,
+    _commit,
+    _commit_lock,
+    _commit_order,
+    _make_staging,
+    _move_onto_empty_folder,
+    _owner_alive,
+    _read_attrs,
+    _read_owner,
+    _remove_stale_staging,
+    _remove_staging,
+    _replaceable_entries,
+    _same_device,
+    _swap_entries,
+    _Target,
+    _this_process,
+)
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -81,7 +100,6 @@ METHODS = ("mean", "nearest", "max", "mode")
 _DEFAULT_METHOD = {"intensity": "mean", "labels": "mode"}
 _AXIS_ORDER = ("t", "c", "z", "y", "x")
 _DEFAULT_DIMS = {2: ("y", "x"), 3: ("z", "y", "x"), 4: ("c", "z", "y", "x"), 5: ("t", "c", "z", "y", "x")}
-_MARKER_KEY = "data_helpers"  # an extra attribute: lets overwrite=True know that this package wrote the image
 _PROGRESS_MIN_BYTES = 256 * 2**20
 _STAGING_BUDGET = 128 * 2**20  # bytes of input one block may need before the input is copied into better chunks
 #: zarr-python's synchronous codec pipeline (opt-in in zarr 3.4), one chunk after the other in each dask thread.
@@ -508,10 +526,6 @@ def _downsample_block(block: np.ndarray, step: tuple[int, ...], method: str) -> 
 #
 # Steps 1-3 only read, so every error they raise comes before anything is computed or written.
 
-_STAGING_OWNER = ".data_helpers-staging.json"  # in a staging folder: which process is writing it
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a direct child: no separator, not hidden, not . or ..
-_GROUP_METADATA = {2: (".zgroup", ".zattrs"), 3: ("zarr.json",)}
-_VERSIONS = {"0.4": 2, "0.5": 3, "0.6": 3}  # the OME-Zarr versions written, and the Zarr format of each
 _COORDINATE_SYSTEM = "physical"  # 0.6: the name of the image's own ("intrinsic") coordinate system
 
 
@@ -555,14 +569,6 @@ class _Plan:
     def names(self) -> tuple[str, ...]:
         return tuple(str(level) for level in range(len(self.shapes)))
 
-
-@dataclass(frozen=True)
-class _Target:
-    """What is at the target path before the write: nothing, an empty folder, or an earlier image."""
-
-    path: Path
-    state: Literal["new", "empty", "image"]
-    replace: tuple[str, ...] = ()  # for "image": the entries the commit replaces (see _replaceable_entries)
 
 
 # -- step 1: check the arguments
@@ -758,280 +764,8 @@ def _check_target(path: Path, overwrite: bool, written: Sequence[str]) -> _Targe
     return _Target(path, "image", _replaceable_entries(path, written))
 
 
-def _carries_marker(folder: Path) -> bool:
-    """Whether the group metadata in ``folder`` carries this package's marker (which is not proof: see below)."""
-    try:
-        attrs = _read_attrs(folder)
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(attrs, dict) and _MARKER_KEY in attrs
 
 
-def _read_attrs(path: Path) -> dict | None:
-    """The attributes of the Zarr group in ``path`` (v3 or v2), or None if it holds no group metadata."""
-    if (path / "zarr.json").is_file():
-        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    if (path / ".zattrs").is_file():
-        return json.loads((path / ".zattrs").read_text())
-    if (path / ".zgroup").is_file():
-        return {}
-    return None
-
-
-def _same_device(a: Path, b: Path) -> bool:
-    return a.stat().st_dev == b.stat().st_dev
-
-
-def _replaceable_entries(folder: Path, written: Sequence[str]) -> tuple[str, ...]:
-    """The entries of ``folder`` that overwriting its image may delete: the one rule of what this module deletes.
-
-    ``folder`` holds an earlier image. The ``data_helpers`` marker in its attributes is data on disk like any
-    other (it may have been copied, edited or forged), so it is never trusted on its own. An overwrite may
-    delete entries of ``folder`` only if all of this holds:
-
-    1. the group metadata (``zarr.json``; or ``.zgroup`` and ``.zattrs``) are regular files holding one
-       OME-Zarr multiscale of a version this package writes in that Zarr format (0.4 in v2; 0.5 or 0.6 in
-       v3), no metadata of a collection of images (``scene``, ``plate``, ``well``, ``labels``,
-       ``bioformats2raw.layout``), and the marker, a dict whose ``levels`` are exactly that multiscale's
-       dataset paths;
-    2. every dataset path is a plain name (no ``/`` or ``\\``, not absolute, not ``.``, ``..`` or hidden),
-       so it names a direct child of ``folder``; in 0.6, where each level's transformation names the array
-       it maps from (``input.path``), that is the dataset's own path;
-    3. each such child that exists is a real folder (not a link) holding one Zarr array and nothing else:
-       its metadata (``zarr.json``; or ``.zarray`` and ``.zattrs``) and files whose names are chunk keys of
-       that array's chunk-key encoding (``c/0/0/0`` or ``c.0.0.0`` in Zarr v3, ``0.0.0`` or ``0/0/0`` in v2);
-    4. no entry the new image writes (``written``) is taken by anything else.
-
-    The entries returned are then the group metadata files and those level folders. Any other entry of the
-    folder (your notes, a folder of analyses, even one named like a level) is never touched. If a condition
-    fails, :class:`FileExistsError` names the entry that broke it, and nothing is deleted.
-    """
-
-    def refuse(why: str) -> FileExistsError:
-        return FileExistsError(f"{folder} is not replaced: {why}. Nothing was written and nothing was deleted; "
-                               "move the entry (or the whole image) away yourself, or write to a new path.")
-
-    zarr_format = 3 if os.path.lexists(folder / "zarr.json") else 2
-    metadata = _GROUP_METADATA[zarr_format]
-    docs = {}
-    for name in metadata:
-        file = folder / name
-        if file.is_symlink() or not file.is_file():
-            raise refuse(f"its group metadata {name} is {'a link' if file.is_symlink() else 'missing'}")
-        try:
-            docs[name] = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            raise refuse(f"its group metadata {name} cannot be read as JSON ({error})") from None
-        if not isinstance(docs[name], dict):
-            raise refuse(f"its group metadata {name} is not a JSON object")
-    if zarr_format == 3:
-        if docs["zarr.json"].get("node_type") != "group":
-            raise refuse("its zarr.json is not the metadata of a Zarr group")
-        attrs = docs["zarr.json"].get("attributes", {})
-        ome = attrs.get("ome") if isinstance(attrs, dict) else None
-        multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
-    else:
-        attrs = docs[".zattrs"]
-        ome = attrs
-        multiscales = attrs.get("multiscales")
-    marker = attrs.get(_MARKER_KEY) if isinstance(attrs, dict) else None
-    if not isinstance(marker, dict):
-        raise refuse(f"its attribute {_MARKER_KEY!r} is {type(marker).__name__} {marker!r:.80}, not the record "
-                     "this package writes")
-    if not isinstance(multiscales, list) or len(multiscales) != 1 or not isinstance(multiscales[0], dict) \
-            or not isinstance(multiscales[0].get("datasets"), list):
-        raise refuse("its OME-Zarr metadata does not hold exactly one multiscale with a list of datasets")
-    version = ome.get("version") if zarr_format == 3 else multiscales[0].get("version")
-    if not isinstance(version, str) or _VERSIONS.get(version) != zarr_format:
-        known = [v for v, f in _VERSIONS.items() if f == zarr_format]
-        raise refuse(f"its OME-Zarr version {version!r:.40} is not one this package writes in Zarr v{zarr_format} "
-                     f"({' or '.join(known)})")
-    others = sorted(k for k in ("scene", "plate", "well", "labels", "bioformats2raw.layout") if k in ome)
-    if others:
-        raise refuse(f"its OME-Zarr metadata also holds {', '.join(others)}, which describe other images")
-    paths = [ds.get("path") if isinstance(ds, dict) else None for ds in multiscales[0]["datasets"]]
-    for p in paths:
-        if not isinstance(p, str) or not _PLAIN_NAME.fullmatch(p) or p in ("zarr.json",):
-            raise refuse(f"its dataset path {p!r} is not the plain name of a folder inside the image")
-    if version == "0.6":
-        for p, ds in zip(paths, multiscales[0]["datasets"]):
-            transforms = ds.get("coordinateTransformations")
-            inputs = [t.get("input") if isinstance(t, dict) else None
-                      for t in (transforms if isinstance(transforms, list) else [None])]
-            if not inputs or any(not isinstance(i, dict) or i.get("path") != p for i in inputs):
-                raise refuse(f"the transformation of its level {p} maps from {inputs!r:.120}, not from its own "
-                             f"array {{'path': {p!r}}}")
-    if len(set(paths)) != len(paths):
-        raise refuse(f"its dataset paths {paths} repeat a name")
-    levels = marker.get("levels")
-    if not isinstance(levels, list) or sorted(map(str, levels)) != sorted(paths) \
-            or not all(isinstance(x, str) for x in levels):
-        odd = sorted({repr(x) for x in levels} - {repr(p) for p in paths}) if isinstance(levels, list) else [repr(levels)]
-        raise refuse(f"its marker names the levels {levels!r:.200}, which are not the image's dataset paths "
-                     f"{paths}{' (odd: ' + ', '.join(odd) + ')' if odd else ''}")
-    replace = list(metadata)
-    for p in paths:
-        node = folder / p
-        if not os.path.lexists(node):
-            continue  # a level already gone: nothing to delete
-        if node.is_symlink() or not node.is_dir():
-            raise refuse(f"its level {p} is {'a link' if node.is_symlink() else 'a file'}, not a folder of array chunks")
-        problem = _array_node_problem(node)
-        if problem is not None:
-            raise refuse(f"its level {p} is not only a Zarr array: {problem}")
-        replace.append(p)
-    for name in written:
-        if os.path.lexists(folder / name) and name not in replace:
-            raise refuse(f"{name} is in the way: the new image needs that name, and {folder / name} is not part of "
-                         "the earlier image (it is not one of its dataset paths)")
-    return tuple(replace)
-
-
-def _array_node_problem(node: Path) -> str | None:
-    """What in ``node`` is not part of one Zarr array (its metadata and its chunk keys), or None if nothing is."""
-    if (node / "zarr.json").is_file() and not (node / "zarr.json").is_symlink():
-        own = {"zarr.json"}
-        meta_file = node / "zarr.json"
-    elif (node / ".zarray").is_file() and not (node / ".zarray").is_symlink():
-        own = {".zarray", ".zattrs"}
-        meta_file = node / ".zarray"
-    else:
-        return f"{node.name}/ has no array metadata (zarr.json or .zarray)"
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if meta_file.name == "zarr.json" and meta.get("node_type") != "array":
-            return f"{node.name}/zarr.json is not the metadata of an array"
-        ndim = len(meta["shape"])
-        if meta_file.name == "zarr.json":
-            encoding = meta.get("chunk_key_encoding", {"name": "default"})
-            prefix = "c" if encoding["name"] == "default" else "" if encoding["name"] == "v2" else None
-            separator = encoding.get("configuration", {}).get("separator", "/" if prefix == "c" else ".")
-        else:
-            prefix, separator = "", meta.get("dimension_separator") or "."
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
-        return f"its array metadata {node.name}/{meta_file.name} cannot be read ({error!r})"
-    if prefix is None or separator not in ("/", ".") or ndim < 1:
-        return f"{node.name}/{meta_file.name} has a chunk-key encoding this package does not write"
-    sep = re.escape(separator)
-    if prefix:
-        key = re.compile(rf"c(?:{sep}[0-9]+){{{ndim}}}")
-        folder = re.compile(rf"c(?:/[0-9]+){{0,{ndim - 1}}}") if separator == "/" else None
-    else:
-        key = re.compile(rf"[0-9]+(?:{sep}[0-9]+){{{ndim - 1}}}")
-        folder = re.compile(rf"[0-9]+(?:/[0-9]+){{0,{ndim - 2}}}") if separator == "/" and ndim > 1 else None
-    pending = [(node, "")]
-    while pending:
-        here, rel = pending.pop()
-        with os.scandir(here) as entries:
-            for entry in entries:
-                name = rel + entry.name
-                if entry.is_symlink():
-                    return f"{node.name}/{name} is a link"
-                if entry.is_dir(follow_symlinks=False):
-                    if folder is None or not folder.fullmatch(name):
-                        return f"{node.name}/{name}/ is not a folder of chunk keys"
-                    pending.append((Path(entry.path), name + "/"))
-                elif not entry.is_file(follow_symlinks=False):
-                    return f"{node.name}/{name} is not a regular file"
-                elif not (rel == "" and entry.name in own) and not key.fullmatch(name):
-                    return f"{node.name}/{name} is not a chunk of the array"
-    return None
-
-
-# -- step 4: write into staging
-
-
-def _make_staging(target: Path) -> Path:
-    """Create the hidden sibling folder that the image is written into, recording which process owns it.
-
-    First removes staging folders of the same target left by a process that is no longer running (killed
-    during a write), and says so with a :class:`RuntimeWarning`.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(target)
-    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
-    (staging / _STAGING_OWNER).write_text(json.dumps(_this_process()) + "\n")
-    return staging
-
-
-def _remove_staging(staging: Path) -> None:
-    """Remove a staging folder made by this call (after a failure); it holds only what this call wrote."""
-    if staging.is_dir() and not staging.is_symlink():
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _remove_stale_staging(target: Path) -> None:
-    """Remove ``.<target>.partial-*`` folders whose recorded writer is no longer running.
-
-    Only folders that this package made are removed: a real folder with the target's staging name, an owner
-    record naming a process that has ended (or whose process id now belongs to a later process), and only
-    entries a staging folder can hold (group metadata, level folders, the intermediate ``_rechunk.zarr``).
-    """
-    for entry in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
-        if entry.is_symlink() or not entry.is_dir():
-            continue
-        owner = _read_owner(entry / _STAGING_OWNER)
-        if owner is None or _owner_alive(owner):
-            continue
-        allowed = {_STAGING_OWNER, "_rechunk.zarr", *_GROUP_METADATA[2], *_GROUP_METADATA[3]}
-        if not all(child.name in allowed or child.name.isdigit() for child in entry.iterdir()):
-            continue
-        shutil.rmtree(entry)
-        warnings.warn(f"removed {entry.name} next to {target}: an unfinished write by process {owner['pid']}, which "
-                      "is no longer running.", RuntimeWarning, stacklevel=4)
-
-
-def _this_process() -> dict:
-    return {"writer": "data_helpers", "pid": os.getpid(), "started": _process_start(os.getpid())}
-
-
-def _process_start(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), or None if unknown."""
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def _read_owner(file: Path) -> dict | None:
-    """The owner record in a staging folder or lock file, or None if it is not one this package wrote."""
-    try:
-        owner = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(owner, dict) or owner.get("writer") != "data_helpers" or not _is_whole_number(owner.get("pid")) \
-            or not isinstance(owner.get("started"), (int, float, type(None))) or owner["pid"] <= 0:
-        return None
-    return owner
-
-
-def _owner_alive(owner: dict) -> bool:
-    """Whether the process that wrote ``owner`` is still running (unknown counts as running)."""
-    pid, started = owner["pid"], owner["started"]
-    if pid == os.getpid():
-        now = _process_start(pid)
-        return started is None or now is None or abs(now - started) < 1.0
-    try:
-        import psutil
-    except ImportError:
-        if os.name != "posix":
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
-    if not psutil.pid_exists(pid):
-        return False
-    now = _process_start(pid)
-    return started is None or now is None or abs(now - started) < 1.0  # else the pid belongs to a later process
 
 
 class _Progress(Callback):
@@ -1198,117 +932,9 @@ def _write_levels(request: _Request, plan: _Plan, staging: Path) -> None:
         shutil.rmtree(staging / "_rechunk.zarr")  # the intermediate copy made above, inside this call's staging folder
 
 
-# -- step 5: commit
+# -- step 4: write into staging (data_helpers.safety.make_staging), step 5: commit (data_helpers.safety._commit)
 
 
-def _commit(staging: Path, target: _Target, written: Sequence[str]) -> None:
-    """Move the finished image from ``staging`` into place; of two writes to one path, only one gets in.
-
-    Under a lock file next to the target (held for the few renames of this step): a new path is created with
-    an exclusive ``mkdir`` (a second write gets :class:`FileExistsError`), then the staging folder replaces it in
-    one rename. An earlier image's entries, checked again by :func:`_replaceable_entries`, are moved aside,
-    the new entries moved in (group metadata last), and the old ones deleted only then; if a move fails,
-    everything is moved back, so the old image stays complete.
-    """
-    path = target.path
-    with _commit_lock(path):
-        (staging / _STAGING_OWNER).unlink()
-        if target.state in ("new", "empty") and not os.path.lexists(path):
-            if target.state == "empty":
-                raise FileExistsError(f"{path} was removed while the image was written; nothing was written.")
-            try:
-                path.mkdir()  # exclusive: the one atomic step that decides who wins
-            except FileExistsError:
-                raise FileExistsError(f"{path} was created by another write while this one ran, so this image "
-                                      "was discarded; nothing was written or deleted.") from None
-            try:
-                _move_onto_empty_folder(staging, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    path.rmdir()  # the folder made just above, if it is still empty
-                raise
-        elif target.state == "new":
-            raise FileExistsError(f"{path} was created by another write while this one ran, so this image was "
-                                  "discarded; nothing was written or deleted.")
-        elif target.state == "empty":
-            if path.is_symlink() or not path.is_dir() or any(path.iterdir()):
-                raise FileExistsError(f"{path} is no longer an empty folder (something was put there while the "
-                                      "image was written), so this image was discarded; nothing was deleted.")
-            _move_onto_empty_folder(staging, path)
-        else:
-            _swap_entries(staging, path, _replaceable_entries(path, written))
-
-
-def _move_onto_empty_folder(staging: Path, path: Path) -> None:
-    if os.name == "posix":
-        try:
-            os.rename(staging, path)  # replaces the empty folder in one step; fails if it is no longer empty
-        except OSError as error:
-            raise FileExistsError(f"{path} is no longer an empty folder ({error.strerror}), so this image was "
-                                  "discarded; nothing was deleted.") from None
-    else:
-        for name in _commit_order(staging):
-            os.rename(staging / name, path / name)
-        staging.rmdir()
-
-
-def _commit_order(staging: Path) -> list[str]:
-    """The entries of a staging folder, level folders first and group metadata last."""
-    names = sorted(p.name for p in staging.iterdir())
-    return [n for n in names if n not in ("zarr.json", ".zgroup", ".zattrs")] + \
-        [n for n in (".zgroup", ".zattrs", "zarr.json") if n in names]
-
-
-def _swap_entries(staging: Path, path: Path, replace: Sequence[str]) -> None:
-    """Replace the entries ``replace`` of ``path`` by those of ``staging``; on failure, put everything back."""
-    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    moved_out: list[str] = []
-    moved_in: list[str] = []
-    try:
-        for name in replace:
-            os.rename(path / name, trash / name)
-            moved_out.append(name)
-        for name in _commit_order(staging):
-            if os.path.lexists(path / name):
-                raise FileExistsError(f"{path / name} appeared while the image was written; nothing was replaced.")
-            os.rename(staging / name, path / name)
-            moved_in.append(name)
-    except BaseException:
-        for name in reversed(moved_in):
-            os.rename(path / name, staging / name)
-        for name in reversed(moved_out):
-            os.rename(trash / name, path / name)
-        trash.rmdir()
-        raise
-    shutil.rmtree(trash)  # holds only the entries _replaceable_entries allowed
-    staging.rmdir()
-
-
-@contextlib.contextmanager
-def _commit_lock(path: Path):
-    """Hold ``.<name>.lock`` next to ``path`` while committing; a lock left by a process that died is removed."""
-    lock = path.parent / f".{path.name}.lock"
-    for attempt in (1, 2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            owner = _read_owner(lock)
-            if attempt == 1 and owner is not None and not _owner_alive(owner):
-                lock.unlink(missing_ok=True)
-                warnings.warn(f"removed {lock.name} next to {path}: the lock of a write by process {owner['pid']}, "
-                              "which is no longer running.", RuntimeWarning, stacklevel=5)
-                continue
-            holder = f"process {owner['pid']}" if owner else "another write"
-            raise FileExistsError(f"another write to {path} is being committed right now ({holder} holds "
-                                  f"{lock}), so this image was discarded and nothing was changed; "
-                                  "run it again once that write has finished.") from None
-    with os.fdopen(fd, "w") as file:
-        file.write(json.dumps(_this_process()) + "\n")
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
 
 
 def _own_nbytes(folder: Path, names: Sequence[str]) -> int:
