@@ -236,6 +236,100 @@ def test_montage_has_n_panels_in_physical_units():
     volume = np.random.default_rng(0).random((10, 6, 8))
     fig = show_montage(volume, n=5, columns=3, scale=(2, 1, 1), unit="micrometer")
     shown = [ax for ax in fig.axes if ax.images]
-    assert len(shown) == 5 + 0 and [ax.get_title() for ax in shown][-1] == "z = 18 micrometer"
+    assert len(shown) == 5 + 0 and [ax.get_title() for ax in shown][-1] == "z = 18 µm"
     with pytest.raises(ValueError, match="n must be 1 to 10"):
         show_montage(volume, n=11)
+
+
+# -- legible at the width the page shows a figure ------------------------------------------------------------
+
+from functools import partial  # noqa: E402
+
+from data_helpers.plotting import (  # noqa: E402
+    PAGE_WIDTH,
+    TEXT_SIZE_KEY,
+    recorded_text_px,
+    smallest_text_px,
+    use_book_style,
+)
+
+#: The width in CSS px the book's theme gives a figure on a 390 px phone (measured in
+#: tests/test_browser.py, which checks the built pages themselves).
+PHONE_FIGURE_CSS_PX = 350
+
+
+def test_smallest_text_px_counts_only_drawn_text():
+    fig, ax = plt.subplots(dpi=100)
+    ax.set_title("title", fontsize=20)
+    ax.tick_params(labelsize=9)
+    ax.text(0.5, 0.5, "", fontsize=2)  # empty: draws nothing
+    ax.text(0.5, 0.5, "hidden", fontsize=3, visible=False)
+    assert smallest_text_px(fig) == pytest.approx(9 * 100 / 72)
+    assert smallest_text_px(fig, dpi=200) == pytest.approx(9 * 200 / 72)
+    ax.set_axis_off()  # tick labels are no longer drawn
+    assert smallest_text_px(fig) == pytest.approx(20 * 100 / 72)
+    assert smallest_text_px(plt.figure()) == float("inf")
+    with pytest.raises(TypeError, match="matplotlib Figure"):
+        smallest_text_px(ax)
+    with pytest.raises(ValueError, match="dpi must be a positive number"):
+        smallest_text_px(fig, dpi=0)
+
+
+def test_notebook_png_records_the_smallest_text(monkeypatch):
+    """In IPython, use_book_style makes the PNG of each figure carry its smallest text size."""
+    import base64
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    shell = InteractiveShell.instance()
+    try:
+        png = shell.display_formatter.formatters["image/png"]
+        # what the inline backend registers when it loads
+        png.for_type(Figure, partial(print_figure, fmt="png", base64=True))
+        previous = use_book_style()
+        fig, ax = plt.subplots()
+        ax.set_xlabel("x", fontsize=7)
+        data = base64.b64decode(shell.display_formatter.format(fig)[0]["image/png"])
+        assert recorded_text_px(data) == pytest.approx(7 * 144 / 72)
+        assert TEXT_SIZE_KEY.encode() in data
+        # the backend registers its formatter again: the hook after each cell wraps it again
+        png.for_type(Figure, partial(print_figure, fmt="png", base64=True))
+        shell.events.trigger("post_execute")
+        data = base64.b64decode(shell.display_formatter.format(fig)[0]["image/png"])
+        assert recorded_text_px(data) == pytest.approx(7 * 144 / 72)
+        matplotlib.rcParams.update(previous)
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_recorded_text_px_reads_only_pngs(tmp_path):
+    fig, _ = plt.subplots()
+    fig.savefig(tmp_path / "plain.png")
+    assert recorded_text_px(tmp_path / "plain.png") is None
+    with pytest.raises(ValueError, match="not a PNG image"):
+        recorded_text_px(b"GIF89a")
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: show_slices(np.zeros((120, 120, 139)), (1.273,) * 3, "millimeter", title="heart"),
+        lambda: orthogonal_views(np.zeros((64, 256, 256)), scale=(4, 1, 1), unit="micrometer"),
+        lambda: orthogonal_views(np.zeros((256, 256)), scale=(1, 1), unit="micrometer"),
+        lambda: show_montage(np.zeros((64, 64, 64)), n=9, columns=3, scale=(4, 1, 1), unit="micrometer"),
+        lambda: show_plane(np.zeros((64, 256, 256)), index=3, scale=(4, 1, 1), unit="micrometer"),
+    ],
+    ids=["slices", "orthogonal", "orthogonal-2d", "montage", "plane"],
+)
+def test_package_figures_are_legible_on_a_phone(draw):
+    """Page wide and no wider: 9 CSS px text or more when a 390 px phone shows the figure."""
+    previous = use_book_style()
+    try:
+        fig = draw()
+        width_px = fig.get_size_inches()[0] * fig.dpi
+        assert fig.get_size_inches()[0] <= PAGE_WIDTH + 1e-9
+        assert smallest_text_px(fig) * min(1, PHONE_FIGURE_CSS_PX / width_px) >= 9
+    finally:
+        matplotlib.rcParams.update(previous)

@@ -10,9 +10,14 @@ percentiles of a coarse level).
 
 from __future__ import annotations
 
+import base64
 import math
 import os
-from collections.abc import Sequence
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,15 +29,19 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BOOK_STYLE",
     "ImageView",
+    "PAGE_WIDTH",
     "PROJECTIONS",
+    "TEXT_SIZE_KEY",
     "contrast_limits",
     "image_view",
     "orthogonal_views",
     "projection",
+    "recorded_text_px",
     "show_montage",
     "show_plane",
     "show_projection",
     "show_slices",
+    "smallest_text_px",
     "use_book_style",
 ]
 
@@ -50,13 +59,24 @@ BOOK_STYLE: dict[str, Any] = {
     "legend.fontsize": 11,
 }
 
+#: Width in inches of a figure drawn for the page. At 144 dpi it is 792 px, a little more than
+#: the 672 CSS px the page shows a figure at on a 1280 px screen; on a 390 px phone 11 pt text of
+#: such a figure still shows at about 10 CSS px. Wider figures make every text smaller on a phone.
+PAGE_WIDTH = 5.5
+
+#: The PNG text key under which the book's figures record their smallest text, in image pixels.
+TEXT_SIZE_KEY = "data_helpers.smallest_text_px"
+
 
 def use_book_style() -> dict[str, Any]:
     """Set matplotlib's resolution and font sizes for figures on a page and a phone.
 
     Call it once at the top of a chapter. It changes only the settings in
     :data:`BOOK_STYLE` and returns the values they had before, so that
-    ``matplotlib.rcParams.update(previous)`` undoes it.
+    ``matplotlib.rcParams.update(previous)`` undoes it. In a notebook it also
+    records each figure's smallest text size (:func:`smallest_text_px`) in the
+    PNG the notebook shows, under :data:`TEXT_SIZE_KEY`, so that a test of the
+    built pages can check how large that text appears (:func:`recorded_text_px`).
 
     Returns
     -------
@@ -76,7 +96,208 @@ def use_book_style() -> dict[str, Any]:
 
     previous = {key: matplotlib.rcParams[key] for key in BOOK_STYLE}
     matplotlib.rcParams.update(BOOK_STYLE)
+    _record_text_size_in_figures()
     return previous
+
+
+@contextmanager
+def _drawn_text_sizes() -> Iterator[list[float]]:
+    """Collect the size in image pixels of every non-empty text that is drawn inside the block."""
+    from matplotlib.text import Text
+
+    sizes: list[float] = []
+    original = Text.draw
+
+    def draw(self: Any, renderer: Any) -> Any:
+        if self.get_visible() and self.get_text().strip() and hasattr(renderer, "points_to_pixels"):
+            sizes.append(float(renderer.points_to_pixels(self.get_fontsize())))
+        return original(self, renderer)
+
+    Text.draw = draw
+    try:
+        yield sizes
+    finally:
+        Text.draw = original
+
+
+def smallest_text_px(fig: Figure, dpi: float | None = None) -> float:
+    """The size of the smallest text a figure draws, in pixels of its image.
+
+    The figure is drawn once, and each visible, non-empty text (titles, labels, tick
+    labels, legends, annotations) counts with its font size times ``dpi / 72``. On a
+    page that shows the image ``d`` CSS px wide, a text of ``s`` image pixels is
+    ``s * d / natural_width`` CSS px tall: the book asks for 9 at 390 px and 12 at 1280 px.
+
+    Parameters
+    ----------
+    fig
+        A matplotlib figure.
+    dpi
+        The resolution of the image (default the figure's own, as the notebook shows it).
+
+    Returns
+    -------
+    float
+        The smallest size in image pixels, or ``math.inf`` when the figure draws no text.
+
+    Raises
+    ------
+    TypeError
+        If ``fig`` is not a matplotlib figure.
+    ValueError
+        If ``dpi`` is not a positive number.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(dpi=144)
+    >>> _ = ax.set_title("title", fontsize=12)
+    >>> _ = ax.tick_params(labelsize=10)
+    >>> smallest_text_px(fig)
+    20.0
+    >>> plt.close(fig)
+    """
+    import io
+
+    from matplotlib.figure import Figure as _Figure
+
+    if not isinstance(fig, _Figure):
+        raise TypeError(f"smallest_text_px needs a matplotlib Figure, got {type(fig).__name__}.")
+    resolution = fig.dpi if dpi is None else dpi
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or not resolution > 0:
+        raise ValueError(f"dpi must be a positive number, got {dpi!r}.")
+    with _drawn_text_sizes() as sizes:
+        fig.savefig(io.BytesIO(), format="png", dpi=resolution)
+    return min(sizes, default=math.inf)
+
+
+def _png_with_text(data: bytes, key: str, value: str) -> bytes:
+    """``data`` (a PNG) with a tEXt chunk ``key``: ``value`` added just before its end."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n") or not data.endswith(b"IEND\xaeB`\x82"):
+        raise ValueError("not a complete PNG image")
+    body = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body
+    chunk += struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
+    end = len(data) - 12  # the IEND chunk: length, type, no data, CRC
+    return data[:end] + chunk + data[end:]
+
+
+def recorded_text_px(png: bytes | str | os.PathLike[str]) -> float | None:
+    """The smallest text size recorded in a PNG by the book's figures, in image pixels.
+
+    Parameters
+    ----------
+    png
+        The image's bytes, or the path of a PNG file.
+
+    Returns
+    -------
+    float or None
+        The size stored under :data:`TEXT_SIZE_KEY`, or ``None`` if the image has none
+        (it was not drawn by a kernel that called :func:`use_book_style`).
+
+    Raises
+    ------
+    ValueError
+        If ``png`` is not a PNG image.
+
+    Examples
+    --------
+    >>> import io
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> buffer = io.BytesIO()
+    >>> fig.savefig(buffer, format="png")
+    >>> recorded_text_px(buffer.getvalue()) is None
+    True
+    >>> plt.close(fig)
+    """
+    data = png if isinstance(png, bytes) else Path(png).read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError(f"not a PNG image: {png if not isinstance(png, bytes) else data[:8]!r}")
+    position = 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            if key == TEXT_SIZE_KEY.encode("latin-1"):
+                return float(value.decode("latin-1"))
+        if kind == b"IEND":
+            break
+        position += 12 + length
+    return None
+
+
+class _RecordingPngFormatter:
+    """IPython's PNG formatter for figures, with the smallest text size recorded in each image."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, fig: Any) -> str | None:
+        with _drawn_text_sizes() as sizes:
+            data = self.inner(fig, base64=False)
+        if data is None:
+            return None
+        data = _png_with_text(data, TEXT_SIZE_KEY, f"{min(sizes, default=math.inf):.2f}")
+        return base64.b64encode(data).decode("ascii")
+
+
+def _record_text_size_in_figures(*_: Any) -> None:
+    """Make the notebook's PNG of every figure carry its smallest text size (no-op outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from matplotlib.figure import Figure as _Figure
+
+    # The inline backend registers its own formatter when it loads (often after this call), and
+    # again if reconfigured: re-wrap it after every cell, before the backend shows the cell's figures.
+    events = shell.events
+    if _record_text_size_in_figures not in events.callbacks.get("post_execute", []):
+        events.callbacks["post_execute"].insert(0, _record_text_size_in_figures)
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        current = formatter.lookup_by_type(_Figure)
+    except KeyError:
+        # No PNG formatter for figures yet: the inline backend registers one when it loads, which
+        # pyplot does at the first figure. Load it now, so that a figure shown in the middle of
+        # the next cell (plt.show()) is recorded too.
+        import matplotlib
+
+        backend = matplotlib.get_backend()
+        if "inline" not in backend:
+            return
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend(backend)
+        try:
+            current = formatter.lookup_by_type(_Figure)
+        except KeyError:
+            return
+    if not isinstance(current, _RecordingPngFormatter):
+        formatter.for_type(_Figure, _RecordingPngFormatter(current))
+
+
+def _orthogonal_axes(width: float, height: float, depth: float) -> tuple[Any, list[Any]]:
+    """A page-wide figure with the y-x plane on top and the z-x and z-y planes below it.
+
+    ``width``, ``height`` and ``depth`` are the physical extents along x, y and z. The two
+    lower panels share their z rows and the two left panels their x columns, so each panel
+    keeps the size it has in space while the figure stays as narrow as the page: a row of
+    three panels would show its text at half the size on a phone.
+    """
+    import matplotlib.pyplot as plt
+
+    fig_height = PAGE_WIDTH * (height + depth) / (width + height) + 1.2
+    fig = plt.figure(figsize=(PAGE_WIDTH, min(9.0, max(3.0, fig_height))), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(width, height), height_ratios=(height, depth))
+    panels = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]
+    return fig, panels
 
 
 def show_slices(
@@ -147,8 +368,7 @@ def show_slices(
     ]
     lo = min(float(p[0].min()) for p in planes)
     hi = max(float(p[0].max()) for p in planes)
-    widths = [shape[c] * voxel[c] for _, _, c, _ in planes]
-    fig, panels = plt.subplots(1, 3, figsize=(11, 4), width_ratios=widths, layout="constrained")
+    fig, panels = _orthogonal_axes(*(shape[i] * voxel[i] for i in (2, 1, 0)))
     for ax, (plane, row_axis, col_axis, fixed) in zip(panels, planes):
         extent = (0, shape[col_axis] * voxel[col_axis], shape[row_axis] * voxel[row_axis], 0)
         image = ax.imshow(plane, cmap=cmap, vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
@@ -169,6 +389,9 @@ def show_slices(
 _NON_SPATIAL = {"t": "time", "c": "channel"}
 _DEFAULT_AXES = ("t", "c", "z", "y", "x")
 PROJECTIONS = ("max", "mean", "min")
+#: Symbols for the montage's panel titles, which have a third of the page width each.
+_UNIT_SYMBOLS = {"nanometer": "nm", "micrometer": "µm", "millimeter": "mm", "centimeter": "cm",
+                 "meter": "m", "millisecond": "ms", "second": "s"}
 
 
 @dataclass(frozen=True)
@@ -580,19 +803,19 @@ def orthogonal_views(
             (np.asarray(view.data[:, :, where[2]]), 0, 1, 2),
         ]
     limits = _limits(view, [p[0] for p in planes], clim)
-    widths = [view.shape[c] * view.scale[c] for _, _, c, _ in planes]
-    heights = [view.shape[r] * view.scale[r] for _, r, _, _ in planes]
-    ratio = sum(widths) / max(heights)
-    fig_width = 11 if len(planes) == 3 else 6
-    fig_height = min(8.0, max(2.5, fig_width / ratio * 1.15 + 0.8))
-    fig, panels = plt.subplots(1, len(planes), figsize=(fig_width, fig_height),
-                               width_ratios=widths, layout="constrained", squeeze=False)
-    for ax, (plane, row_axis, col_axis, fixed) in zip(panels[0], planes):
+    extents = [view.shape[i] * view.scale[i] for i in range(len(view.shape))][::-1]
+    if len(planes) == 3:
+        fig, axes = _orthogonal_axes(*extents)
+    else:
+        fig_height = min(8.0, max(2.5, PAGE_WIDTH * extents[1] / extents[0] + 1.0))
+        fig, single = plt.subplots(figsize=(PAGE_WIDTH, fig_height), layout="constrained")
+        axes = [single]
+    for ax, (plane, row_axis, col_axis, fixed) in zip(axes, planes):
         image = _panel(ax, view, plane, row_axis, col_axis, cmap, limits, chunk_grid, grid_color)
         if fixed is not None:
             position = view.translation[fixed] + where[fixed] * view.scale[fixed]
             ax.set_title(f"{view.axes[fixed]} = {position:.4g} {view.units[fixed] or ''}".rstrip())
-    fig.colorbar(image, ax=list(panels[0]), shrink=0.8, label="intensity")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="intensity")
     if title:
         fig.suptitle(title)
     return fig
@@ -677,7 +900,7 @@ def show_plane(
         position = view.translation[number] + where[number] * view.scale[number]
         title = f"{view.axes[number]} = {position:.4g} {view.units[number] or ''}".rstrip()
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6), layout="constrained")
     image = _panel(ax, view, plane, rows, cols, cmap, _limits(view, [plane], clim), chunk_grid,
                    grid_color)
     if title:
@@ -785,7 +1008,7 @@ def show_projection(
     image = np.asarray(projection(view, axis=number, kind=kind).compute())
     rows, cols = [i for i in range(3) if i != number]
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6), layout="constrained")
     drawn = _panel(ax, view, image, rows, cols, cmap, _limits(view, [image], clim), False, "")
     ax.set_title(f"{kind} along {view.axes[number]}")
     ax.figure.colorbar(drawn, ax=ax, shrink=0.8, label=f"{kind} intensity")
@@ -848,14 +1071,16 @@ def show_montage(
     indices = np.linspace(0, length - 1, int(n)).round().astype(int)
     rows_n = math.ceil(n / columns)
     cols_n = min(columns, n)
-    fig, panels = plt.subplots(rows_n, cols_n, figsize=(2.6 * cols_n, 2.6 * rows_n + 0.4),
+    side = (PAGE_WIDTH - 0.6) / max(cols_n, 2)  # columns share the page width: text keeps its size
+    fig, panels = plt.subplots(rows_n, cols_n, figsize=(side * cols_n + 0.6, side * rows_n + 0.6),
                                layout="constrained", squeeze=False)
     rows, cols = [i for i in range(3) if i != number]
     for ax, index in zip(panels.flat, indices):
         key = tuple(int(index) if i == number else slice(None) for i in range(3))
         image = _panel(ax, view, np.asarray(view.data[key]), rows, cols, cmap, limits, False, "")
         position = view.translation[number] + index * view.scale[number]
-        ax.set_title(f"{view.axes[number]} = {position:.4g} {view.units[number] or ''}".rstrip(), fontsize=10)
+        unit = view.units[number] or ""
+        ax.set_title(f"{view.axes[number]} = {position:.4g} {_UNIT_SYMBOLS.get(unit, unit)}".rstrip())
     for ax in list(panels.flat)[n:]:
         ax.set_axis_off()
     for ax in panels.flat:
