@@ -81,3 +81,33 @@ def test_glue_stores_numpy_scalars_as_plain_numbers(monkeypatch):
     glue("count", np.int64(3))
     assert type(stored["count"]) is int
 
+
+
+def test_show_glued_prints_again_what_glue_stored(capsys, monkeypatch):
+    import myst_nb
+
+    from data_helpers.claims import show_glued
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: calls.append(name))
+    glue("shown_gb", 1049.37)
+    glue("shown_shape", "120 × 120")
+    capsys.readouterr()
+    assert show_glued("shown_shape", "shown_gb") == ["shown_shape = 120 × 120", "shown_gb = 1,049.37"]
+    assert capsys.readouterr().out.splitlines() == ["shown_shape = 120 × 120", "shown_gb = 1,049.37"]
+    assert calls == ["shown_gb", "shown_shape"]  # shown again, never glued twice (the build refuses that)
+
+
+def test_show_glued_names_the_cell_to_run_first():
+    from data_helpers.claims import show_glued
+
+    with pytest.raises(LookupError, match=r"glued 'never_glued_here' yet: run the cell .*glue\('never_glued_here'\)"):
+        show_glued("never_glued_here")
+
+
+@pytest.mark.parametrize("bad", [(), ("two words",), (3,)])
+def test_show_glued_needs_identifiers(bad):
+    from data_helpers.claims import show_glued
+
+    with pytest.raises(ValueError, match="show_glued needs at least one name|plain identifier"):
+        show_glued(*bad)

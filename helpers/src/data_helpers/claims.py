@@ -9,6 +9,9 @@ cell. Two helpers serve those hidden cells:
   those cells, so the print is never seen there; in JupyterLab, which cannot fill
   in ``{glue:text}`` placeholders, it puts the numbers in the reader's view just
   above the paragraph that uses them.
+- :func:`show_glued` prints ``name = value`` again for names glued earlier, when a later paragraph uses
+  them: a name is glued once (the book's build refuses a name glued twice), so the hidden cell just above
+  each paragraph either glues its names or shows them again.
 - :func:`check_claim` checks a claim that rests on a timing. When the book is
   built or tested (``DATA_HELPERS_STRICT_CLAIMS=1`` or ``TEXTBOOK_STRICT=1``), a
   claim that does not hold raises :class:`ClaimError` and stops the build.
@@ -25,7 +28,10 @@ from typing import Any
 from data_helpers._fastimport import import_jsonschema
 from data_helpers.errors import BookError
 
-__all__ = ["STRICT_ENV_VARS", "ClaimError", "ClaimWarning", "check_claim", "claims_are_strict", "glue"]
+__all__ = [
+    "STRICT_ENV_VARS", "ClaimError", "ClaimWarning", "check_claim", "claims_are_strict", "glue",
+    "show_glued",
+]
 
 #: Environment variables that make :func:`check_claim` raise instead of warn
 #: (``tasks.py`` sets the first for the book build; CI sets both).
@@ -38,6 +44,10 @@ class ClaimError(BookError, AssertionError):
 
 class ClaimWarning(BookError, UserWarning):
     """A measured claim of the text does not hold on this machine (reader's mode)."""
+
+
+#: What :func:`glue` stored in this process, by name, for :func:`show_glued`.
+_GLUED: dict[str, Any] = {}
 
 
 def claims_are_strict() -> bool:
@@ -158,6 +168,60 @@ def glue(name: str, value: Any, display: bool = False) -> str:
         # A NumPy scalar: its repr (np.float64(1.5)) cannot be formatted as a number in the prose.
         value = value.item()
     myst_glue(name, value, display=display)
+    _GLUED[name] = value
     line = f"{name} = {_short(value)}"
     print(line)
     return line
+
+
+def show_glued(*names: str) -> list[str]:
+    """Print ``name = value`` again for names that :func:`glue` stored earlier in this kernel.
+
+    A paragraph can use a number that an earlier cell glued. The book's build accepts each name glued
+    once only, so the hidden cell just above that paragraph shows the value again instead of gluing it
+    again: in JupyterLab, which shows ``{glue:text}`name``` as the name, the value is then printed just
+    above every paragraph that uses it.
+
+    Parameters
+    ----------
+    *names
+        Names passed to :func:`glue` by cells that ran before, e.g. ``"scan_gb"``.
+
+    Returns
+    -------
+    list of str
+        The printed lines, one per name, as :func:`glue` prints them.
+
+    Raises
+    ------
+    LookupError
+        If a name has not been glued in this kernel yet: run the cell that glues it (search the
+        chapter for ``glue("name"``) first, or Run All.
+    ValueError
+        If no name is given, or a name is not a Python identifier.
+
+    Examples
+    --------
+    >>> from data_helpers.claims import glue, show_glued
+    >>> glue("answer", 42)  # doctest: +SKIP
+    answer = 42
+    'answer = 42'
+    >>> show_glued("answer")  # doctest: +SKIP
+    answer = 42
+    ['answer = 42']
+    """
+    if not names:
+        raise ValueError("show_glued needs at least one name, such as show_glued('scan_gb').")
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"each name must be a plain identifier such as 'scan_gb', got {name!r}.")
+    missing = [name for name in names if name not in _GLUED]
+    if missing:
+        raise LookupError(
+            f"no cell of this kernel has glued {', '.join(map(repr, missing))} yet: run the cell that computes "
+            f"it first (search the chapter for glue({missing[0]!r}), or run all cells from the top."
+        )
+    lines = [f"{name} = {_short(_GLUED[name])}" for name in names]
+    for line in lines:
+        print(line)
+    return lines
