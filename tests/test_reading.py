@@ -135,3 +135,73 @@ def test_over_s3_anonymous_reads_need_a_public_bucket(image_folder, volume):
         level = open_ome_zarr(url, level=-1, storage_options=s3.storage_options(anon=True))
         assert level.level == level.n_levels - 1 > 0
         assert level.data.compute().shape == level.shape
+
+
+# -- an image whose files vanish while it is open, and dataset paths that leave the image ------------
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("what", ["level folder", "level metadata", "whole image"])
+def test_a_level_deleted_after_opening_raises_instead_of_reading_zeros(tmp_path, volume, version, what):
+    import shutil
+
+    from data_helpers.storeaccess import StoreAccessError
+
+    path = tmp_path / "img.ome.zarr"
+    write_ome_zarr(volume + 1, path, voxel_size=1.0, unit="um", chunks=16, version=version)
+    level = open_ome_zarr(path)
+    lazy = level.data.sum()
+    metadata = path / "0" / ("zarr.json" if version == "0.5" else ".zarray")
+    if what == "level folder":
+        shutil.rmtree(path / "0")
+    elif what == "level metadata":
+        metadata.unlink()
+    else:
+        shutil.rmtree(path)
+    with pytest.raises(StoreAccessError, match="level 0 of the image .*img.ome.zarr is gone") as caught:
+        lazy.compute()
+    message = str(caught.value)
+    assert "open_ome_zarr" in message and "run the cell that writes" in message.lower()
+
+
+def test_the_vanished_level_message_shows_a_relative_path(tmp_path, volume, monkeypatch):
+    import shutil
+
+    from data_helpers.storeaccess import StoreAccessError
+
+    monkeypatch.chdir(tmp_path)
+    write_ome_zarr(volume, tmp_path / "img.ome.zarr", voxel_size=1.0, unit="um", chunks=16)
+    level = open_ome_zarr(tmp_path / "img.ome.zarr")
+    shutil.rmtree(tmp_path / "img.ome.zarr")
+    with pytest.raises(StoreAccessError) as caught:
+        level.data[0].compute()
+    assert str(tmp_path) not in str(caught.value)
+    with pytest.raises(FileNotFoundError, match="no Zarr metadata") as missing:
+        open_ome_zarr(tmp_path / "img.ome.zarr")
+    assert str(tmp_path) not in str(missing.value) and "img.ome.zarr" in str(missing.value)
+
+
+def test_a_level_listed_but_missing_at_opening_is_named(tmp_path, volume):
+    import shutil
+
+    from data_helpers.storeaccess import StoreAccessError
+
+    path = tmp_path / "img.ome.zarr"
+    write_ome_zarr(volume, path, voxel_size=1.0, unit="um", chunks=16)
+    shutil.rmtree(path / "1")
+    with pytest.raises(StoreAccessError, match="lists level 1 at '1'"):
+        open_ome_zarr(path, level=1)
+    np.testing.assert_array_equal(open_ome_zarr(path).data.compute(), volume)
+
+
+@pytest.mark.parametrize("bad", ["../other.ome.zarr/0", "0/../../x", "/etc", "C:/data/0", "\\\\host\\share", "", None])
+def test_dataset_paths_that_leave_the_image_are_refused(tmp_path, volume, bad):
+    path = tmp_path / "img.ome.zarr"
+    write_ome_zarr(volume, path, voxel_size=1.0, unit="um", chunks=16, version="0.5")
+    write_ome_zarr(volume * 0, tmp_path / "other.ome.zarr", voxel_size=1.0, unit="um", chunks=16, version="0.5")
+    group = zarr.open_group(path, mode="r+")
+    ome = dict(group.attrs["ome"])
+    ome["multiscales"][0]["datasets"][0]["path"] = bad
+    group.attrs["ome"] = ome
+    with pytest.raises(OmeZarrError, match="dataset path"):
+        open_ome_zarr(path)
