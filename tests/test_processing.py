@@ -9,7 +9,7 @@ import pytest
 import zarr
 
 from data_helpers import chunks_touched
-from data_helpers.processing import ReadCountingStore, close_local_cluster, start_local_cluster
+from data_helpers.processing import ReadCountingStore, close_local_cluster, local_client, start_local_cluster
 
 
 @pytest.fixture
@@ -87,3 +87,31 @@ def test_cluster_needs_positive_worker_counts(bad):
         start_local_cluster(bad)
     with pytest.raises(ValueError, match="threads_per_worker"):
         start_local_cluster(1, threads_per_worker=bad)
+
+
+def test_local_client_returns_the_running_cluster_or_starts_the_same_again(tmp_path):
+    me = psutil.Process()
+    before = _workers(me)
+    try:
+        first = start_local_cluster(1, memory_limit="300MiB", local_directory=tmp_path / "w", dashboard=False)
+        assert local_client() is first
+        assert close_local_cluster() is True
+        again = local_client()  # a cell run after the one that closed the cluster
+        assert again is not first and first.status == "closed"
+        assert again.submit(sum, [1, 2, 3]).result() == 6
+        info = again.scheduler_info()["workers"]
+        assert [w["memory_limit"] for w in info.values()] == [300 * 2**20]
+        assert local_client() is again
+        assert len(_workers(me) - before) == 1, "more than one cluster's workers are running"
+    finally:
+        close_local_cluster()
+    assert not _workers(me) - before
+
+
+def test_local_client_without_a_started_cluster_says_what_to_run(monkeypatch):
+    import data_helpers.processing as processing
+
+    monkeypatch.setattr(processing, "_SETTINGS", {})
+    monkeypatch.setattr(processing, "_CURRENT", {})
+    with pytest.raises(RuntimeError, match="run the cell that calls start_local_cluster"):
+        local_client()

@@ -6,6 +6,10 @@ second cluster starts beside the first; stop the notebook on an error and the
 cell that closes it never runs. :func:`start_local_cluster` closes the cluster
 it started before, if any, before it starts a new one, and closes its cluster
 when the Python process exits; :func:`close_local_cluster` closes it now.
+:func:`local_client` returns the client of that cluster, and starts the cluster
+again, with the same settings, if it was closed since: a notebook cell that
+needs the cluster still works when a reader runs it again after the cell that
+closed it.
 
 :class:`ReadCountingStore` wraps a Zarr store and counts the chunks read from
 it, to measure what a computation really reads.
@@ -25,7 +29,7 @@ from zarr.storage import WrapperStore
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["ReadCountingStore", "close_local_cluster", "start_local_cluster"]
+__all__ = ["ReadCountingStore", "close_local_cluster", "local_client", "start_local_cluster"]
 
 
 class ReadCountingStore(WrapperStore):
@@ -79,6 +83,8 @@ class ReadCountingStore(WrapperStore):
         return await self._store.get_partial_values(prototype, key_ranges)
 
 _CURRENT: dict[str, Any] = {}
+# The settings of the last start_local_cluster call, for local_client to start the same cluster again.
+_SETTINGS: dict[str, Any] = {}
 
 
 def close_local_cluster() -> bool:
@@ -167,6 +173,9 @@ def start_local_cluster(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     close_local_cluster()
+    _SETTINGS.clear()
+    _SETTINGS.update(n_workers=n_workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit,
+                     local_directory=local_directory, dashboard=dashboard, **kwargs)
     if dashboard:
         try:
             import bokeh  # noqa: F401
@@ -193,6 +202,55 @@ def start_local_cluster(
         raise
     _CURRENT.update(client=client, cluster=cluster)
     return client
+
+
+def _running(client: Any, cluster: Any) -> bool:
+    """Whether a client and its cluster can still run tasks."""
+    status = getattr(getattr(cluster, "status", None), "name", str(getattr(cluster, "status", "")))
+    return client is not None and client.status == "running" and status == "running"
+
+
+def local_client() -> Client:
+    """The client of the cluster that :func:`start_local_cluster` started, started again if it was closed.
+
+    A notebook cell that needs the cluster calls this instead of keeping a client
+    from an earlier cell: after :func:`close_local_cluster` (or a lost cluster),
+    it starts a new cluster with the settings of the last
+    :func:`start_local_cluster` call, so there is still only one.
+
+    Returns
+    -------
+    distributed.Client
+        The running client; ``client.cluster`` is its cluster.
+
+    Raises
+    ------
+    RuntimeError
+        If :func:`start_local_cluster` was not called in this process: run the
+        cell that starts the cluster first.
+
+    Examples
+    --------
+    >>> from data_helpers.processing import close_local_cluster, local_client, start_local_cluster
+    >>> first = start_local_cluster(1, memory_limit="256MiB", dashboard=False)
+    >>> local_client() is first
+    True
+    >>> close_local_cluster()
+    True
+    >>> again = local_client()  # a new cluster, with the same settings
+    >>> again is not first, again.submit(sum, [1, 2]).result()
+    (True, 3)
+    >>> close_local_cluster()
+    True
+    """
+    client, cluster = _CURRENT.get("client"), _CURRENT.get("cluster")
+    if _running(client, cluster):
+        return client
+    if not _SETTINGS:
+        raise RuntimeError(
+            "no local dask cluster was started in this Python process, so there is none to use or to start "
+            "again: run the cell that calls start_local_cluster(...) first, then this one.")
+    return start_local_cluster(**_SETTINGS)
 
 
 atexit.register(close_local_cluster)
