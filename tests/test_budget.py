@@ -256,3 +256,26 @@ def test_an_earlier_peak_of_this_process_is_not_added_to_later_children():
     assert out.returncode == 0, out.stderr
     peak_mib = int(out.stdout.split()[-1])
     assert 190 <= peak_mib < 300, peak_mib
+
+
+def test_folder_bytes_counts_nested_files_and_not_what_a_link_points_to(tmp_path):
+    from data_helpers.budget import folder_bytes
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "large.bin").write_bytes(bytes(5_000_000))
+    folder = tmp_path / "chapter"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "a" / "b" / "x.bin").write_bytes(bytes(2_000_000))
+    (folder / "y.bin").write_bytes(bytes(1_000_000))
+    (folder / "link").symlink_to(outside, target_is_directory=True)
+    size = folder_bytes(folder)
+    assert 3_000_000 <= size < 4_000_000
+    assert folder_bytes(tmp_path / "missing") == 0
+
+
+def test_folder_bytes_wants_a_path():
+    from data_helpers.budget import folder_bytes
+
+    with pytest.raises(TypeError, match="pass the folder's path"):
+        folder_bytes(None)

@@ -80,3 +80,44 @@ def test_bad_input_is_refused_with_what_to_do(tmp_path):
     log.write_text("")
     with pytest.raises(ValueError, match="must be a positive integer, got 0"):
         celltimes.slowest_cells(log, {}, n=0)
+
+
+def test_a_kernel_records_the_size_of_its_chapter_folder_after_each_cell(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    log = tmp_path / "cells.jsonl"
+    monkeypatch.setenv("PYTHONSTARTUP", str(_tasks().KERNEL_STARTUP))
+    monkeypatch.setenv(celltimes.ENV, str(log))
+    monkeypatch.setenv("DATA_HELPERS_OUTPUT", str(tmp_path / "data"))
+    cells = ["from data_helpers import output_dir, output_path\nout = output_dir('chapter')",
+             "_ = output_path('chapter', 'big.bin').write_bytes(bytes(3_000_000))",
+             "_ = output_path('chapter', 'big.bin')  # removes what the cell before wrote"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["output_folders"] for r in records] == [["chapter"]] * 3
+    sizes = [r["output_bytes"] for r in records]
+    assert sizes[1] >= 3_000_000 > sizes[0] and sizes[2] < 1_000_000
+    found = celltimes.peak_output_bytes(log, {"other": ["y = 2"], "this": cells})
+    assert found == {"this": {"peak": sizes[1], "left": sizes[2]}}
+
+
+def test_a_kernel_without_a_chapter_folder_records_zero_bytes(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    log = tmp_path / "cells.jsonl"
+    monkeypatch.setenv("PYTHONSTARTUP", str(_tasks().KERNEL_STARTUP))
+    monkeypatch.setenv(celltimes.ENV, str(log))
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    (record,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["output_folders"] == [] and record["output_bytes"] == 0
+
+
+def test_peak_output_bytes_skips_records_without_a_measurement(tmp_path):
+    log = tmp_path / "cells.jsonl"
+    rows = [{"pid": 7, "cell": 1, "seconds": 1.0, "hash": celltimes.source_hash("a()"), "first_line": "a()"},
+            {"pid": 8, "cell": 1, "seconds": 1.0, "hash": celltimes.source_hash("b()"), "first_line": "b()",
+             "output_bytes": 10}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert celltimes.peak_output_bytes(log, {"A": ["a()"], "B": ["b()"]}) == {"B": {"peak": 10, "left": 10}}

@@ -14,6 +14,11 @@ and all its descendants in a background thread, and :func:`watch_process_tree`
 keeps one running for the whole chapter, which :func:`check_memory_budget`
 then includes. The sum of RSS counts pages that processes share (the libraries
 each worker loads) once per process: it errs on the high side, never the low.
+
+Disk space is measured too: :func:`folder_bytes` gives what a chapter's output
+folder takes, which the build logs after each cell (``data_helpers.celltimes``),
+and :data:`CHAPTER_DISK_GB` and :data:`FREE_DISK_GB` are the figures that the
+pages for readers state.
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from data_helpers.errors import BookError
 
 __all__ = [
     "BINDER_MEMORY_GIB",
+    "CHAPTER_DISK_GB",
+    "FREE_DISK_GB",
     "MemoryBudgetError",
     "MemorySampler",
     "SubprocessMeasurement",
     "check_memory_budget",
     "elapsed_seconds",
+    "folder_bytes",
     "measure_in_subprocess",
     "peak_memory_bytes",
     "process_tree_memory_bytes",
@@ -48,12 +56,61 @@ __all__ = [
 #: Memory of a free Binder session: the budget of every chapter.
 BINDER_MEMORY_GIB = 2.0
 
+#: The most disk space, in GB (10⁹ bytes), that one chapter's output folder ``data/<chapter>/`` holds at once:
+#: the figure that the README, the home page, the workshop page and the converting chapter state. A test
+#: checks it against the build's measurement (``output_bytes`` in ``_build/cell-times.jsonl``).
+CHAPTER_DISK_GB = 4
+
+#: The free disk space, in GB, that the book needs: the environment in ``.venv/``, what every chapter leaves in
+#: its folder, and the largest chapter's folder at its peak, rounded up.
+FREE_DISK_GB = 5
+
 #: Seconds between two samples of the process tree.
 DEFAULT_INTERVAL = 0.02
 
 
 class MemoryBudgetError(BookError, RuntimeError):
     """The process used more memory than the chapter's budget."""
+
+
+def folder_bytes(folder: str | os.PathLike) -> int:
+    """The disk space that the files under ``folder`` take, in bytes; 0 if it does not exist.
+
+    Allocated blocks are counted where the system reports them (a file shorter than a block takes a block),
+    the length of each file elsewhere (Windows). Links are not followed, so nothing outside ``folder`` is
+    counted; a file removed while the folder is walked is skipped.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.bin").write_bytes(bytes(100_000))
+    >>> folder_bytes(folder) >= 100_000
+    True
+    >>> folder_bytes(folder / "missing")
+    0
+    """
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder_bytes measures a folder given by its path (a str or pathlib.Path), "
+                        f"got {type(folder).__name__}: pass the folder's path, such as output_dir('converting').")
+    total = 0
+    stack = [os.fspath(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            blocks = getattr(st, "st_blocks", None)
+            total += blocks * 512 if blocks is not None else st.st_size
+    return total
 
 
 def _linux_high_water_mark() -> int | None:
