@@ -221,7 +221,7 @@ def report_slowest_cells(n: int = 3) -> None:
         return
     import jupytext
 
-    from data_helpers.celltimes import slowest_cells
+    from data_helpers.celltimes import peak_output_bytes, slowest_cells
 
     chapters = {}
     for md in sorted((ROOT / "book").glob("*.md")):
@@ -231,6 +231,11 @@ def report_slowest_cells(n: int = 3) -> None:
     for name, cells in slowest_cells(CELL_LOG, chapters, n).items():
         shown = ", ".join(f"{c['seconds']:.1f} s (cell {c['cell']}: {c['first_line'][:60]})" for c in cells)
         print(f"  {name:40s} {shown}")
+    sizes = peak_output_bytes(CELL_LOG, chapters)
+    if sizes:
+        print("Largest output folder (data/<chapter>/) of each chapter, and what it left:", flush=True)
+        for name, size in sizes.items():
+            print(f"  {name:40s} {size['peak'] / 1e9:5.2f} GB, left {size['left'] / 1e9:5.2f} GB")
 
 
 def cmd_budget(args) -> int:

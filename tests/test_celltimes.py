@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -121,3 +122,18 @@ def test_peak_output_bytes_skips_records_without_a_measurement(tmp_path):
              "output_bytes": 10}]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert celltimes.peak_output_bytes(log, {"A": ["a()"], "B": ["b()"]}) == {"B": {"peak": 10, "left": 10}}
+
+
+def test_chapter_times_prints_each_chapters_largest_output_folder(tmp_path, monkeypatch, capsys):
+    import jupytext
+
+    tasks = _tasks()
+    sources = [c.source for c in jupytext.read(REPO / "book" / "visualising.md").cells if c.cell_type == "code"]
+    log = tmp_path / "cell-times.jsonl"
+    log.write_text("".join(json.dumps({"pid": 1, "cell": i, "seconds": 0.1, "hash": celltimes.source_hash(s),
+                                       "first_line": "x", "output_bytes": b}) + "\n"
+                           for i, (s, b) in enumerate(zip(sources, [10**8, 15 * 10**8, 2 * 10**8]), 1)))
+    monkeypatch.setattr(tasks, "CELL_LOG", log)
+    tasks.report_slowest_cells()
+    out = capsys.readouterr().out
+    assert re.search(r"visualising +1\.50 GB, left +0\.20 GB", out), out
