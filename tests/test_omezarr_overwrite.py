@@ -22,6 +22,7 @@ import zarr
 
 from data_helpers import OmeZarrError, validate_ome_zarr, write_ome_zarr
 from data_helpers import omezarr, safety
+from data_helpers.safety import NotWritableError
 from data_helpers.omezarr import (
     _STAGING_OWNER,
     _array_node_problem,
@@ -265,6 +266,13 @@ def test_target_errors_come_before_the_pyramid_is_computed(tmp_path, image, monk
         write_ome_zarr(exploding(), empty, voxel_size=1)
     assert not (tmp_path / "nowhere").exists() and list(empty.iterdir()) == []
     assert not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("target", ["/proc/x.ome.zarr", "/proc/no-such-folder/x.ome.zarr"])
+def test_a_target_in_a_system_folder_gets_a_clear_error(target):
+    with pytest.raises(NotWritableError, match="not a folder this process may write to"):
+        write_ome_zarr(np.ones((8, 8), np.uint8), target, voxel_size=1)
 
 
 def test_parent_that_is_a_file_is_refused_before_computing(tmp_path):

@@ -577,41 +577,124 @@ def _region_slices(region, shape, scale, translation, coordinates: str) -> tuple
     return tuple(out)
 
 
+import contextlib  # noqa: E402 - the export's own imports, kept with the export
+import uuid  # noqa: E402
+import warnings  # noqa: E402
+
+from data_helpers.safety import (  # noqa: E402 - the safety rules of every writer
+    STAGING_OWNER,
+    NotOursError,
+    UnsafePathError,
+    commit_lock,
+    entry_identity,
+    identity_matches,
+    make_staging,
+    owned_entries,
+    path_inside,
+    remove_staging,
+    rename_noreplace,
+)
+
+
+def _manifest_path(target: Path, multipage: bool) -> Path:
+    """Where an export's manifest is: inside the folder, or beside the multi-page file."""
+    return target.with_name(f".{target.name}{EXPORT_MANIFEST}") if multipage else target / EXPORT_MANIFEST
+
+
 def _read_manifest(manifest: Path) -> dict | None:
-    try:
-        return json.loads(manifest.read_text())
-    except (OSError, ValueError):
+    """An export manifest, or None if there is none, it is a link, or it is not a record of this package."""
+    if manifest.is_symlink() or not manifest.is_file():
         return None
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("files"), dict) else None
 
 
-def _file_identity(p: Path) -> list:
-    st = os.stat(p, follow_symlinks=False)
-    return [st.st_size, st.st_mtime_ns]
+def _recorded_files(files: dict) -> dict:
+    """The manifest's ``{name: identity}``; an older manifest's ``[size, mtime_ns]`` is read as a file's identity."""
+    return {name: {"kind": "file", "size": ident[0], "mtime_ns": ident[1]}
+            if isinstance(ident, list) and len(ident) == 2 else ident for name, ident in files.items()}
 
 
-def _own_files(target: Path, multipage: bool) -> list[Path]:
-    """The files an earlier export wrote at ``target``, checked on disk; raise if anything else is there."""
-    manifest = target / EXPORT_MANIFEST if not multipage else target.with_name(f".{target.name}{EXPORT_MANIFEST}")
-    record = _read_manifest(manifest) if manifest.is_file() else None
-    refuse = FileExistsError(f"{target} exists and was not written by ome_zarr_to_tiff (or was changed since); "
-                             "it is never replaced. Choose a new target, or move it away yourself.")
-    if record is None or record.get("target") != str(target.resolve()):
+def _own_files(target: Path, multipage: bool) -> tuple[list[str], dict]:
+    """The files an earlier export wrote at ``target``, checked on disk by the safety rules; raise if anything else is there.
+
+    Returns the names (inside the folder ``target``, or ``[target.name]`` for a multi-page file) and the
+    identities the manifest recorded of them.
+    """
+    record = _read_manifest(_manifest_path(target, multipage))
+    refuse = NotOursError(f"{target} exists and was not written by ome_zarr_to_tiff (or was changed since); "
+                          "it is never replaced. Choose a new target, or move it away yourself.")
+    if target.is_symlink() or record is None or record.get("target") != str(target.resolve()):
         raise refuse
-    files = record.get("files", {})
+    files = _recorded_files(record["files"])
     if multipage:
-        if target.is_symlink() or not target.is_file() or files.get(target.name) != _file_identity(target):
+        if list(files) != [target.name] or owned_entries(target.parent, files) != [target.name]:
             raise refuse
-        return [target, manifest]
-    if target.is_symlink() or not target.is_dir():
+        return [target.name], files
+    if not target.is_dir():
         raise refuse
-    for entry in target.iterdir():
-        if entry.name == EXPORT_MANIFEST:
-            continue
-        if (entry.name not in files or entry.is_symlink() or not entry.is_file()
-                or files[entry.name] != _file_identity(entry)):
-            raise FileExistsError(f"{target} holds {entry.name}, which ome_zarr_to_tiff did not write (or which "
-                                  "changed since); the folder is never replaced. Choose a new target.")
-    return [target / name for name in files if (target / name).exists()] + [manifest]
+    names = owned_entries(target, files)  # refuses a name that is not plain, or a file changed since
+    for entry in os.scandir(target):
+        if entry.name != EXPORT_MANIFEST and entry.name not in names:
+            raise NotOursError(f"{target} holds {entry.name}, which ome_zarr_to_tiff did not write (or which "
+                               "changed since); the folder is never replaced. Choose a new target.")
+    return names, files
+
+
+def _commit_planes(staging: Path, target: Path, replace: bool) -> None:
+    """Move a folder of planes from ``staging`` to ``target``; an earlier export there goes only if it is ours."""
+    if not replace:
+        try:
+            rename_noreplace(staging, target)
+        except FileExistsError:
+            raise FileExistsError(f"{target} was created by someone else while this export ran, so this export was "
+                                  "discarded; nothing was replaced.") from None
+        return
+    names, files = _own_files(target, multipage=False)  # again, now that the commit lock is held
+    aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
+    rename_noreplace(target, aside)
+    try:
+        if sorted(owned_entries(aside, files)) != sorted(names) or any(
+                e.name not in names and e.name != EXPORT_MANIFEST for e in os.scandir(aside)):
+            raise NotOursError(f"{target} changed while this export ran, so it was not replaced; nothing was "
+                               "deleted. Run the export again.")
+        rename_noreplace(staging, target)
+    except BaseException:
+        rename_noreplace(aside, target)
+        raise
+    for name in [*names, EXPORT_MANIFEST]:
+        with contextlib.suppress(FileNotFoundError):
+            (aside / name).unlink()
+    try:
+        aside.rmdir()
+    except OSError:
+        warnings.warn(f"{aside} holds something that appeared during the export; it was left there for you.",
+                      RuntimeWarning, stacklevel=3)
+
+
+def _commit_file(staging: Path, target: Path, replace: bool) -> None:
+    """Move a multi-page file from ``staging`` to ``target``; an earlier export there goes only if it is ours."""
+    if not replace:
+        try:
+            rename_noreplace(staging / target.name, target)
+        except FileExistsError:
+            raise FileExistsError(f"{target} was created by someone else while this export ran, so this export was "
+                                  "discarded; nothing was replaced.") from None
+        return
+    _, files = _own_files(target, multipage=True)  # again, now that the commit lock is held
+    aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
+    rename_noreplace(target, aside)
+    try:
+        if not identity_matches(aside, files[target.name]):
+            raise NotOursError(f"{target} changed while this export ran, so it was not replaced. Run it again.")
+        rename_noreplace(staging / target.name, target)
+    except BaseException:
+        rename_noreplace(aside, target)
+        raise
+    aside.unlink()
 
 
 def _imagej_unit(unit: str) -> str:
@@ -690,21 +773,26 @@ def ome_zarr_to_tiff(
     if axes != ["z", "y", "x"]:
         raise ConvertError(f"{source} has axes {axes}; export takes 3D images with axes z, y, x.")
     datasets = ms["datasets"]
-    if not isinstance(level, int) or not 0 <= level < len(datasets):
-        raise ConvertError(f"level={level!r}; {source} has levels 0 to {len(datasets) - 1}.")
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < len(datasets):
+        raise ConvertError(f"level={level!r}; {source} has levels 0 to {len(datasets) - 1} (a whole number, "
+                           "not True or False).")
     scale, translation = level_transform(datasets[level], 3)  # 0.6: its sequence of scale and translation
     unit = axes_meta[2].get("unit") or "pixel"
-    arr = zarr.open_array(source / datasets[level]["path"], mode="r")
+    try:
+        level_path = path_inside(source, datasets[level].get("path"), f"dataset path of level {level}")
+    except UnsafePathError as error:
+        raise ConvertError(str(error).split("\nTroubleshooting:")[0]) from None
+    arr = zarr.open_array(level_path, mode="r")
     if arr.dtype not in (np.uint8, np.uint16, np.float32):
         raise ConvertError(f"level {level} has dtype {arr.dtype}; Fiji reads 8- and 16-bit unsigned and 32-bit "
                            "float TIFF. Convert a copy first (e.g. to float32) and export that.")
     sl = _region_slices(region, arr.shape, scale, translation, coordinates)
-    own: list[Path] = []
-    if target.exists() or target.is_symlink():
+    replace = target.exists() or target.is_symlink()
+    if replace:
         if not overwrite:
             raise FileExistsError(f"{target} already exists; choose a new target, or pass overwrite=True to "
                                   "replace an earlier export there (only the files it wrote are replaced).")
-        own = _own_files(target, multipage)
+        _own_files(target, multipage)
     if not target.parent.is_dir():
         raise ConvertError(f"{target.parent} is not a folder; create it first.")
     offset = tuple(s.start for s in sl)
@@ -712,8 +800,7 @@ def ome_zarr_to_tiff(
     origin = tuple(t + o * s for t, o, s in zip(translation, offset, scale))
     resolution = (1.0 / scale[2], 1.0 / scale[1])
     ij = {"spacing": scale[0], "unit": _imagej_unit(unit)}
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    written: dict[str, list] = {}
+    staging = make_staging(target, kind="tiff")  # beside the target; cleans what killed writers left there
     try:
         def planes():
             # a slab as deep as the chunks (at most about 256 MiB) per read, so each chunk is decompressed once
@@ -724,8 +811,7 @@ def ome_zarr_to_tiff(
                 yield from slab
 
         if multipage:
-
-            with tifffile.TiffWriter(partial, bigtiff=True) as tw:
+            with tifffile.TiffWriter(staging / target.name, bigtiff=True) as tw:
                 tw.write(planes(), shape=shape, dtype=arr.dtype, resolution=resolution,
                          resolutionunit=tifffile.RESUNIT.NONE,
                          # the axes name the first one z: without them ImageJ takes it for channels
@@ -733,32 +819,28 @@ def ome_zarr_to_tiff(
                          metadata=None)
             names = [target.name]
         else:
-            partial.mkdir()
             width = max(4, len(str(shape[0] - 1)))
             names = []
             for i, plane in enumerate(planes()):
                 name = f"z{i:0{width}d}.tif"
-                tifffile.imwrite(partial / name, plane, imagej=True, resolution=resolution,
+                tifffile.imwrite(staging / name, plane, imagej=True, resolution=resolution,
                                  metadata={**ij, "axes": "YX"})
                 names.append(name)
-        # the old export goes only now, and only its own files
-        for p in own:
-            if p.is_file():
-                p.unlink()
-        if not multipage and own:
-            target.rmdir()
-        os.rename(partial, target)
-        for n in names:
-            written[n] = _file_identity(target / n if not multipage else target)
-        manifest = target / EXPORT_MANIFEST if not multipage else target.with_name(f".{target.name}{EXPORT_MANIFEST}")
+        # a rename keeps each file's size and modification time, so the identities hold at the target too
         record = {"target": str(target.resolve()), "source": str(source.resolve()), "level": level,
-                  "offset": list(offset), "shape": list(shape), "files": written}
-        manifest.write_text(json.dumps(record, indent=1))
+                  "offset": list(offset), "shape": list(shape),
+                  "files": {n: entry_identity(staging / n) for n in names}}
+        (staging / EXPORT_MANIFEST).write_text(json.dumps(record, indent=1))
+        with commit_lock(target):
+            (staging / STAGING_OWNER).unlink()
+            if multipage:
+                _commit_file(staging, target, replace)
+                os.replace(staging / EXPORT_MANIFEST, _manifest_path(target, True))  # a name only this package uses
+                staging.rmdir()
+            else:
+                _commit_planes(staging, target, replace)
     except BaseException:
-        if partial.is_dir():
-            shutil.rmtree(partial)
-        elif partial.exists():
-            partial.unlink()
+        remove_staging(staging)  # only the staging folder this call made
         raise
     files = [target] if multipage else [target / n for n in names]
     return TiffExport(target, files, level, offset, shape, tuple(scale), unit, origin)

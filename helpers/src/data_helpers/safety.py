@@ -47,7 +47,7 @@ from data_helpers.errors import BookError
 
 __all__ = [
     "MARKER_KEY", "NotOursError", "NotWritableError", "UnsafePathError", "commit_lock", "entry_identity",
-    "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside", "remove_stale_staging",
+    "identity_matches", "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside", "remove_stale_staging",
     "remove_staging", "rename_noreplace",
 ]
 
@@ -117,7 +117,22 @@ def entry_identity(path: str | os.PathLike) -> dict:
     return {"kind": kind, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _matches(path: Path, recorded: object) -> bool:
+def identity_matches(path: str | os.PathLike, recorded: object) -> bool:
+    """Whether ``path`` is the entry whose identity (see :func:`entry_identity`) was ``recorded``.
+
+    A link, a device or a missing entry never matches.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from data_helpers.safety import entry_identity, identity_matches
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = f.write_text("abc")
+    >>> seen = entry_identity(f)
+    >>> _ = f.write_text("abcd")
+    >>> identity_matches(f, seen)
+    False
+    """
     if not isinstance(recorded, Mapping):
         return False
     try:
@@ -180,7 +195,7 @@ def owned_entries(folder: str | os.PathLike, record: Mapping[str, object], *, st
         entry = folder / name
         if not os.path.lexists(entry):
             continue
-        if not _matches(entry, recorded):
+        if not identity_matches(entry, recorded):
             if strict:
                 raise NotOursError(f"{entry} is not what this package wrote there (its kind, size or modification "
                                    "time changed since), so nothing is replaced. Move it away yourself, or "
