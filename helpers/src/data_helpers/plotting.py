@@ -1071,9 +1071,11 @@ def show_montage(
     indices = np.linspace(0, length - 1, int(n)).round().astype(int)
     rows_n = math.ceil(n / columns)
     cols_n = min(columns, n)
-    side = (PAGE_WIDTH - 0.6) / max(cols_n, 2)  # columns share the page width: text keeps its size
-    fig, panels = plt.subplots(rows_n, cols_n, figsize=(side * cols_n + 0.6, side * rows_n + 0.6),
-                               layout="constrained", squeeze=False)
+    # The columns share the page width, and the panels share their axes: tick labels and axis
+    # labels only once along the edges, so that narrow panels keep legible text.
+    side = (PAGE_WIDTH - 1.2) / max(cols_n, 2)
+    fig, panels = plt.subplots(rows_n, cols_n, figsize=(side * cols_n + 1.2, side * rows_n + 0.8),
+                               layout="constrained", squeeze=False, sharex=True, sharey=True)
     rows, cols = [i for i in range(3) if i != number]
     for ax, index in zip(panels.flat, indices):
         key = tuple(int(index) if i == number else slice(None) for i in range(3))
@@ -1081,13 +1083,14 @@ def show_montage(
         position = view.translation[number] + index * view.scale[number]
         unit = view.units[number] or ""
         ax.set_title(f"{view.axes[number]} = {position:.4g} {_UNIT_SYMBOLS.get(unit, unit)}".rstrip())
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.label_outer()
     for ax in list(panels.flat)[n:]:
         ax.set_axis_off()
-    for ax in panels.flat:
-        if ax.get_subplotspec().is_last_row() or not ax.axison:
-            continue
-        ax.set_xlabel("")
-    for ax in panels[:, 1:].flat:
-        ax.set_ylabel("")
+    for ax in list(panels.flat)[n - cols_n:n]:  # the lowest panel of each column shows its x ticks
+        ax.xaxis.set_tick_params(labelbottom=True)
+    fig.supxlabel(view.label(cols))
+    fig.supylabel(view.label(rows))
     fig.colorbar(image, ax=list(panels.flat), shrink=0.6, label="intensity")
     return fig
