@@ -1,10 +1,16 @@
-"""Every chapter works as a notebook that a reader runs, and re-runs, cell by cell.
+"""Every chapter works as a notebook that a reader runs, then comes back to, section by section.
 
-For each chapter, one kernel executes every code cell in order, then every code
-cell again, in order, as a reader does who re-runs cells. Only cells tagged
-``raises-exception`` may fail. This is slow (each chapter runs twice; the chunks
-chapter alone takes several minutes), so the tests carry the ``notebooks`` marker:
-``pytest -m "not notebooks"`` leaves them out.
+For each chapter, one kernel executes every code cell in order (Run All). Then,
+in the same kernel, it runs each section again on its own, the last section
+first and then the one before it, back to the first, as a reader does who comes
+back to an exercise or a section after running the whole chapter. A section is
+the code cells under one ``##`` heading (its ``###`` subsections included), in
+order; the cells before the first ``##`` heading are the chapter's opening
+section. Only cells tagged ``raises-exception`` may fail, and the hidden assert
+cells run again, so a section that re-runs on a deleted input or a closed
+cluster fails here. This is slow (the chunks chapter alone takes minutes), so
+the tests carry the ``notebooks`` marker: ``pytest -m "not notebooks"`` leaves
+them out.
 
 The chapters write into ``data/<chapter>/``, as they do for a reader; they
 replace only what they wrote there themselves. Timing claims follow the
@@ -13,6 +19,7 @@ environment: strict under ``TEXTBOOK_STRICT=1`` (CI), warnings otherwise.
 
 from __future__ import annotations
 
+import re
 import time
 
 import jupytext
@@ -25,20 +32,107 @@ pytestmark = pytest.mark.notebooks
 
 CHAPTERS = [f for f in toc_files() if "```{code-cell}" in (REPO / f"{f}.md").read_text()]
 
-
-def twice(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook's code cells, then the same cells again (markdown dropped)."""
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    again = nbformat.from_dict({**notebook, "cells": [dict(c) for c in code] * 2})
-    for i, cell in enumerate(again.cells):
-        cell["id"] = f"run{i // len(code) + 1}-{i % len(code)}"
-    return again
+_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-def test_twice_repeats_every_code_cell_in_order():
-    text = "# T\n\n```{code-cell} ipython3\na = 1\n```\n\ntext\n\n```{code-cell} ipython3\nb = 2\n```\n"
-    notebook = jupytext.reads(text, fmt="md:myst")
-    assert [c.source for c in twice(notebook).cells] == ["a = 1", "b = 2", "a = 1", "b = 2"]
+def _headings(markdown: str) -> list[str]:
+    """The ``##`` headings of a markdown cell, outside fenced code blocks."""
+    found, fenced = [], False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and line.startswith("## "):
+            found.append(line[3:].strip())
+    return found
+
+
+def sections(notebook: nbformat.NotebookNode) -> list[tuple[str, list[int]]]:
+    """The chapter's sections: (``##`` heading, indices of its code cells), in order.
+
+    The code cells before the first ``##`` heading form the first section, named
+    ``(opening)``. A section without code cells is left out.
+    """
+    found: list[tuple[str, list[int]]] = [("(opening)", [])]
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown":
+            found += [(heading, []) for heading in _headings(cell.source)]
+        elif cell.cell_type == "code":
+            found[-1][1].append(index)
+    return [(heading, cells) for heading, cells in found if cells]
+
+
+def run_all_then_sections_backwards(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Every code cell in order, then each section's code cells again, the last section first.
+
+    Each cell's metadata says where it comes from (``rerun``: pass, section, cell
+    number among the chapter's code cells, and its first line), for the failure message.
+    """
+    parts = sections(notebook)
+    code = [i for _, cells in parts for i in cells]
+    number = {index: n + 1 for n, index in enumerate(code)}
+    plan = [("Run All", heading, index) for heading, cells in parts for index in cells]
+    plan += [("re-run", heading, index) for heading, cells in reversed(parts) for index in cells]
+    cells = []
+    for step, (phase, heading, index) in enumerate(plan):
+        cell = nbformat.from_dict(dict(notebook.cells[index]))
+        cell["id"] = f"step-{step}"
+        cell.metadata = nbformat.from_dict({
+            **cell.metadata,
+            "rerun": {"phase": phase, "section": heading, "cell": number[index],
+                      "first_line": (cell.source.strip().splitlines() or [""])[0]},
+        })
+        cells.append(cell)
+    return nbformat.from_dict({**notebook, "cells": cells})
+
+
+_EXAMPLE = """# T
+
+```{code-cell} ipython3
+a = 1
+```
+
+## One
+
+```python
+## not a heading: inside a fence
+```
+
+```{code-cell} ipython3
+b = 2
+```
+
+```{code-cell} ipython3
+c = 3
+```
+
+## Empty
+
+## Two
+### A subsection stays in its section
+
+```{code-cell} ipython3
+d = 4
+```
+
+```{code-cell} ipython3
+e = 5
+```
+"""
+
+
+def test_sections_split_code_cells_at_level_two_headings():
+    notebook = jupytext.reads(_EXAMPLE, fmt="md:myst")
+    found = [(h, [notebook.cells[i].source for i in cells]) for h, cells in sections(notebook)]
+    assert found == [("(opening)", ["a = 1"]), ("One", ["b = 2", "c = 3"]), ("Two", ["d = 4", "e = 5"])]
+
+
+def test_the_plan_runs_all_then_the_sections_last_first():
+    plan = run_all_then_sections_backwards(jupytext.reads(_EXAMPLE, fmt="md:myst"))
+    assert [c.source for c in plan.cells] == ["a = 1", "b = 2", "c = 3", "d = 4", "e = 5",
+                                              "d = 4", "e = 5", "b = 2", "c = 3", "a = 1"]
+    assert plan.cells[7].metadata["rerun"] == {"phase": "re-run", "section": "One", "cell": 2,
+                                               "first_line": "b = 2"}
+    assert len({c["id"] for c in plan.cells}) == len(plan.cells)
 
 
 @pytest.fixture(autouse=True)
@@ -62,11 +156,11 @@ def sample_data():
 
 @pytest.mark.timeout(3600)  # the chunks chapter runs its experiment twice: over 10 minutes on a busy machine
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.split("/")[-1] for c in CHAPTERS])
-def test_every_cell_runs_twice_in_one_kernel(chapter, sample_data, capsys):
+def test_each_section_runs_again_after_run_all(chapter, sample_data, capsys):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    notebook = twice(jupytext.read(REPO / f"{chapter}.md"))
+    notebook = run_all_then_sections_backwards(jupytext.read(REPO / f"{chapter}.md"))
     client = NotebookClient(
         notebook,
         timeout=1200,
@@ -78,15 +172,24 @@ def test_every_cell_runs_twice_in_one_kernel(chapter, sample_data, capsys):
     try:
         client.execute()
     except CellExecutionError as error:
-        where = next((c["id"] for c in notebook.cells if _failed(c)), "?")
-        pytest.fail(f"{chapter}: cell {where} failed (run1 = first pass, run2 = re-run):\n{error}")
+        failed = next((c for c in notebook.cells if _failed(c)), None)
+        pytest.fail(f"{chapter}: {_where(failed)} failed:\n{error}")
     seconds = time.perf_counter() - start
     with capsys.disabled():
-        print(f"\n  {chapter}: every cell twice in {seconds:.0f} s")
-    errors = [c["id"] for c in notebook.cells if _failed(c)]
-    assert not errors, f"{chapter}: cells with errors: {errors}"
-    # The second pass really ran: the last cell of the re-run has outputs or an execution count.
-    assert notebook.cells[-1].get("execution_count"), f"{chapter}: the re-run did not reach its last cell"
+        print(f"\n  {chapter}: Run All, then each section again, in {seconds:.0f} s")
+    failed = [_where(c) for c in notebook.cells if _failed(c)]
+    assert not failed, f"{chapter}: cells with errors: {failed}"
+    # The re-runs really ran: the last cell (the opening section's last) has an execution count.
+    assert notebook.cells[-1].get("execution_count"), f"{chapter}: the re-runs did not reach their last cell"
+
+
+def _where(cell) -> str:
+    """Which pass, section and cell a planned cell is, in words."""
+    if cell is None:
+        return "a cell"
+    at = cell.metadata.get("rerun", {})
+    return (f"in the {at.get('phase')} pass, section '{at.get('section')}', code cell {at.get('cell')} "
+            f"(starting {at.get('first_line')!r})")
 
 
 def _failed(cell) -> bool:
