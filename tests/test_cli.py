@@ -102,3 +102,62 @@ def test_download_from_a_folder_mirror(tiny, monkeypatch, capsys):
     monkeypatch.setenv("DATA_HELPERS_MIRROR", tiny.mirror.as_uri())
     assert main(["download", "tiny"]) == 0
     assert f"tiny: verified {len(tiny.info.files)} files" in capsys.readouterr().out
+
+
+# -- convert and export: clear refusals, exit status 2, nothing written ----------------------------------------
+
+
+def _tiff_planes(folder):
+    import numpy as np
+    import tifffile
+
+    folder.mkdir()
+    for z in range(4):
+        tifffile.imwrite(folder / f"z{z}.tif", np.full((6, 7), z, np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize("chunks", ["0", "-8"])
+def test_convert_refuses_chunks_that_are_not_positive(tmp_path, capsys, chunks):
+    planes = _tiff_planes(tmp_path / "in")
+    assert main(["convert", str(planes), str(tmp_path / "a.ome.zarr"), "--voxel-size", "1", "1", "1",
+                 "--unit", "um", "--chunks", chunks, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--chunks {chunks}" in err and "positive" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_convert_series_of_a_multi_series_file(tmp_path, capsys):
+    import numpy as np
+    import tifffile
+    import zarr
+
+    source = tmp_path / "two.ome.tif"
+    with tifffile.TiffWriter(source, ome=True) as tw:
+        tw.write(np.zeros((3, 4, 5), np.uint8), metadata={"axes": "ZYX", "Name": "overview"})
+        tw.write(np.ones((2, 6, 5), np.uint8), metadata={"axes": "ZYX", "Name": "detail"})
+    args = ["convert", str(source), str(tmp_path / "a.ome.zarr"), "--voxel-size", "1", "1", "1", "--unit", "um",
+            "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--series" in err and "'overview'" in err and "'detail'" in err and "Traceback" not in err
+    assert main(args + ["--series", "1"]) == 0
+    assert zarr.open_array(tmp_path / "a.ome.zarr" / "0", mode="r").shape == (2, 6, 5)
+
+
+def test_export_region_that_is_not_finite_is_a_clear_error(tmp_path, capsys):
+    planes = _tiff_planes(tmp_path / "in")
+    assert main(["convert", str(planes), str(tmp_path / "a.ome.zarr"), "--voxel-size", "1", "1", "1",
+                 "--unit", "um", "--no-progress"]) == 0
+    for region in ("0:1e400,:,:", "0:inf,:,:", "nan:2,:,:"):
+        assert main(["export", str(tmp_path / "a.ome.zarr"), str(tmp_path / "out"), "--region", region]) == 2
+        assert "not finite" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc, where nobody may write")
+def test_convert_into_a_system_folder_is_a_clear_error(tmp_path, capsys):
+    planes = _tiff_planes(tmp_path / "in")
+    assert main(["convert", str(planes), "/proc/a.ome.zarr", "--voxel-size", "1", "1", "1", "--unit", "um",
+                 "--no-progress"]) == 2
+    assert "cannot create a.ome.zarr in /proc" in capsys.readouterr().err

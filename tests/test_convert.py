@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from data_helpers import (
     write_ome_zarr,
 )
 from data_helpers.__main__ import main
+from data_helpers.safety import NotWritableError
 
 SHAPE = (7, 20, 24)
 
@@ -489,3 +491,250 @@ def test_a_plane_stack_reads_any_index_like_numpy(tmp_path):
     for key in [(slice(None),), (2, 5), (slice(1, 6), slice(3, 30, 3), 4), (slice(None), slice(7, 7)),
                 (slice(2, 4), slice(None), slice(5, 9)), (slice(0, 8, 2), -1), (3,)]:
         np.testing.assert_array_equal(stack[key], volume[key], err_msg=str(key))
+
+
+# -- issue 31: silently wrong conversions refused or made right ----------------------------------------------
+
+
+def _numbered(folder: Path, numbers, extra=()) -> Path:
+    folder.mkdir()
+    for z in numbers:
+        tifffile.imwrite(folder / f"z{z}.tif", np.full((4, 5), z, np.uint8))
+    for name in extra:
+        tifffile.imwrite(folder / name, np.zeros((4, 5), np.uint8))
+    return folder
+
+
+def test_an_odd_file_and_a_gap_are_both_named(tmp_path):
+    folder = _numbered(tmp_path / "in", [0, 1, 3, 4], extra=["overview.tif"])
+    with pytest.raises(ConvertError) as info:
+        tiff_to_ome_zarr(folder, tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    message = str(info.value)
+    assert "overview.tif does not follow the numbering" in message
+    assert "plane number 2 is missing between z1.tif and z3.tif" in message
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("odd", ["z2 (1).tif", "z1_v2.tif", "notes.tif"])
+def test_a_file_outside_the_numbering_never_turns_the_check_off(tmp_path, odd):
+    folder = _numbered(tmp_path / "in", range(5), extra=[odd])
+    with pytest.raises(ConvertError, match=f"{re.escape(odd)} does not follow the numbering"):
+        tiff_to_ome_zarr(folder, tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+    # the series alone, chosen by a pattern, converts
+    tiff_to_ome_zarr(str(folder / "z[0-9].tif"), tmp_path / "a.ome.zarr", voxel_size=1, unit="um", progress=False)
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr")[:, 0, 0], np.arange(5))
+
+
+def test_planes_without_numbers_are_refused(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("first.tif", "second.tif", "third.tif"):
+        tifffile.imwrite(folder / name, np.zeros((4, 5), np.uint8))
+    with pytest.raises(ConvertError, match="no plane numbers in the file names"):
+        tiff_to_ome_zarr(folder, tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+def _ome_tiff(path: Path, volume, size=(2.0, 0.65, 0.65), unit="µm") -> Path:
+    tifffile.imwrite(path, volume, metadata={
+        "axes": "ZYX", "PhysicalSizeZ": size[0], "PhysicalSizeY": size[1], "PhysicalSizeX": size[2],
+        "PhysicalSizeZUnit": unit, "PhysicalSizeYUnit": unit, "PhysicalSizeXUnit": unit})
+    return path
+
+
+def test_a_unit_alone_converts_the_files_own_voxel_size(tmp_path):
+    _ome_tiff(tmp_path / "v.ome.tif", _volume(np.uint8))
+    tiff_to_ome_zarr(tmp_path / "v.ome.tif", tmp_path / "a.ome.zarr", unit="nm", progress=False)
+    assert _scale(tmp_path / "a.ome.zarr") == [2000.0, 650.0, 650.0]
+    axes = read_ome_metadata(tmp_path / "a.ome.zarr")["multiscales"][0]["axes"]
+    assert [a["unit"] for a in axes] == ["nanometer"] * 3
+
+
+def test_a_unit_alone_converts_hdf5_element_size(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("v", data=_volume(np.uint8)).attrs["element_size_um"] = (2.0, 0.65, 0.65)
+    hdf5_to_ome_zarr(tmp_path / "s.h5", "v", tmp_path / "a.ome.zarr", unit="mm", progress=False)
+    assert _scale(tmp_path / "a.ome.zarr") == [0.002, 0.00065, 0.00065]
+
+
+def _axes_of(path: Path) -> list[tuple[str, str]]:
+    return [(a["name"], a["type"]) for a in read_ome_metadata(path)["multiscales"][0]["axes"]]
+
+
+@pytest.mark.parametrize("axes, kind", [("CYX", "channel"), ("TYX", "time")])
+def test_imagej_channels_and_time_points_are_never_planes(tmp_path, axes, kind):
+    volume = _volume(np.uint8)[:3]
+    tifffile.imwrite(tmp_path / "v.tif", volume, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"spacing": 2.0, "unit": "micron", "axes": axes})
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "a.ome.zarr", progress=False)
+    assert _axes_of(tmp_path / "a.ome.zarr") == [(axes[0].lower(), kind), ("y", "space"), ("x", "space")]
+    assert _scale(tmp_path / "a.ome.zarr")[1:] == [0.5, 0.5]  # no axis 2 um apart
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), volume)
+
+
+def test_imagej_hyperstack_keeps_channels_beside_z(tmp_path):
+    # ImageJ stores T, Z, C in that order; OME-Zarr wants c before z
+    volume = np.random.default_rng(2).integers(0, 255, size=(4, 2, 6, 7), dtype=np.uint8)  # z, c, y, x
+    tifffile.imwrite(tmp_path / "v.tif", volume, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"spacing": 2.0, "unit": "micron", "axes": "ZCYX"})
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "a.ome.zarr", progress=False)
+    assert [name for name, _ in _axes_of(tmp_path / "a.ome.zarr")] == ["c", "z", "y", "x"]
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), volume.transpose(1, 0, 2, 3))
+    assert _scale(tmp_path / "a.ome.zarr") == [1.0, 2.0, 0.5, 0.5]
+
+
+def _two_series(path: Path) -> Path:
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        tw.write(np.zeros((3, 4, 5), np.uint8), metadata={"axes": "ZYX", "Name": "overview", "PhysicalSizeZ": 4.0,
+                                                           "PhysicalSizeY": 2.0, "PhysicalSizeX": 2.0})
+        tw.write(np.arange(2 * 6 * 5, dtype=np.uint16).reshape(2, 6, 5),
+                 metadata={"axes": "ZYX", "Name": "detail", "PhysicalSizeZ": 1.0, "PhysicalSizeY": 0.5,
+                           "PhysicalSizeX": 0.25})
+    return path
+
+
+def test_a_multi_series_file_needs_series_and_lists_them(tmp_path):
+    source = _two_series(tmp_path / "two.ome.tif")
+    with pytest.raises(ConvertError) as info:
+        tiff_to_ome_zarr(source, tmp_path / "a.ome.zarr")
+    message = str(info.value)
+    assert "2 series" in message and "series=INDEX" in message and "--series" in message
+    assert "0: shape (3, 4, 5)" in message and "'overview'" in message
+    assert "1: shape (2, 6, 5)" in message and "'detail'" in message
+    _nothing_written(tmp_path)
+    tiff_to_ome_zarr(source, tmp_path / "a.ome.zarr", series=1, progress=False)
+    np.testing.assert_array_equal(_level(tmp_path / "a.ome.zarr"), np.arange(60, dtype=np.uint16).reshape(2, 6, 5))
+    assert _scale(tmp_path / "a.ome.zarr") == [1.0, 0.5, 0.25]  # the metadata of series 1, not of series 0
+    with pytest.raises(ConvertError, match="holds 2 series"):
+        tiff_to_ome_zarr(source, tmp_path / "b.ome.zarr", series=2)
+
+
+def test_hdf5_reads_stay_within_the_slab_budget_whatever_the_chunking(tmp_path, monkeypatch):
+    h5py = pytest.importorskip("h5py")
+    import data_helpers.convert as convert
+
+    budget = 4096
+    monkeypatch.setattr(convert, "_SLAB_BYTES", budget)
+    volume = np.random.default_rng(3).integers(0, 255, size=(16, 32, 32), dtype=np.uint8)  # 1 KiB planes
+    requested: list[int] = []
+    original = h5py.Dataset.__getitem__
+
+    def counting(self, key):
+        out = original(self, key)
+        requested.append(np.asarray(out).nbytes)
+        return out
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", counting)
+    # chunks 16 deep: 16 KiB a chunk depth of whole planes; a chunk of 16 x 32 x 32 is 16 KiB on its own
+    for n, chunks in enumerate([(16, 8, 32), (16, 32, 32), (16, 4, 4), None]):
+        with h5py.File(tmp_path / f"s{n}.h5", "w") as f:
+            f.create_dataset("v", data=volume, chunks=chunks, compression="gzip" if chunks else None)
+        requested.clear()
+        hdf5_to_ome_zarr(tmp_path / f"s{n}.h5", "v", tmp_path / f"a{n}.ome.zarr", voxel_size=1, unit="um",
+                         chunks=8, progress=False)
+        assert requested and max(requested) <= budget, (chunks, max(requested))
+        np.testing.assert_array_equal(_level(tmp_path / f"a{n}.ome.zarr"), volume)
+
+
+def test_hdf5_blocks_are_whole_chunks_when_they_fit():
+    from data_helpers.convert import _h5_block
+
+    assert _h5_block((16, 32, 32), 1, (16, 8, 32), 4096) == (16, 8, 32)  # one chunk depth, whole chunk rows
+    assert _h5_block((16, 32, 32), 1, (2, 32, 32), 4096) == (4, 32, 32)  # two chunk depths of whole planes
+    assert _h5_block((16, 32, 32), 1, (16, 32, 32), 4096) == (4, 32, 32)  # a chunk over the budget: cut it
+    assert _h5_block((2048, 2048, 2048), 2, (256, 2048, 2048), 64 * 2**20) == (8, 2048, 2048)
+
+
+# -- issue 31: clear errors instead of tracebacks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, match", [(2.0, "one number per axis"), ((1.0, 2.0), "one number per axis"),
+                                          ((1.0, 0.0, 1.0), "finite positive")])
+def test_hdf5_bad_element_size_is_a_clear_error(tmp_path, value, match):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("v", data=_volume(np.uint8)).attrs["element_size_um"] = value
+    with pytest.raises(ConvertError, match=f"element_size_um.*{match}.*voxel_size="):
+        hdf5_to_ome_zarr(tmp_path / "s.h5", "v", tmp_path / "a.ome.zarr", progress=False)
+    _nothing_written(tmp_path)
+    # an explicit voxel size does not need the attribute
+    hdf5_to_ome_zarr(tmp_path / "s.h5", "v", tmp_path / "a.ome.zarr", voxel_size=1, unit="um", progress=False)
+
+
+def test_hdf5_broken_links_are_named(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("v", data=_volume(np.uint8))
+        f["soft"] = h5py.SoftLink("/nowhere")
+        f["ext"] = h5py.ExternalLink(str(tmp_path / "missing.h5"), "/v")
+        f["grp"] = h5py.SoftLink("/gone")
+    with pytest.raises(ConvertError, match="/soft .*a soft link to '/nowhere'.*broken link.*/v"):
+        hdf5_to_ome_zarr(tmp_path / "s.h5", "soft", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    with pytest.raises(ConvertError, match="/ext .*an external link to '/v' in the file .*missing.h5"):
+        hdf5_to_ome_zarr(tmp_path / "s.h5", "/ext", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    with pytest.raises(ConvertError, match="/grp .*a soft link to '/gone'"):
+        hdf5_to_ome_zarr(tmp_path / "s.h5", "grp/data", tmp_path / "a.ome.zarr", voxel_size=1, unit="um")
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("region, coordinates, match", [
+    ((slice(0, float("inf")), slice(None), slice(None)), "voxel", "whole numbers"),
+    ((slice(0, 1e400), slice(None), slice(None)), "voxel", "whole numbers"),
+    ((slice(0.5, 3), slice(None), slice(None)), "voxel", "whole numbers"),
+    ((slice(0.0, 3.0), slice(None), slice(None)), "voxel", "whole numbers"),
+    (((0, float("inf")), (None, None), (None, None)), "physical", "finite numbers"),
+    (((-1e400, 20.0), (None, None), (None, None)), "physical", "finite numbers"),
+    (((float("nan"), 20.0), (None, None), (None, None)), "physical", "finite numbers"),
+    ((12.0, (None, None), (None, None)), "physical", r"\(start, stop\) pair"),
+    (((20.0, 12.0), (None, None), (None, None)), "physical", "greater than the start"),
+    (5, "voxel", "one entry per axis"),
+])
+def test_export_bad_region_numbers_are_clear_errors(tmp_path, image, region, coordinates, match):
+    path, _ = image
+    with pytest.raises(ConvertError, match=match):
+        ome_zarr_to_tiff(path, tmp_path / "r", region=region, coordinates=coordinates)
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_huge_finite_physical_bounds_clip_to_the_image(tmp_path, image):
+    path, volume = image
+    # 1e308 / 0.25 (the x scale) overflows to infinity on the way to a voxel index
+    out = ome_zarr_to_tiff(path, tmp_path / "r", region=((-1e308, 1e308), (None, None), (-1e308, 1e308)),
+                           coordinates="physical")
+    assert out.shape == volume.shape
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_truncated_plane_file_is_named(tmp_path, compression):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    volume = _volume(np.uint16)
+    for z, plane in enumerate(volume):
+        tifffile.imwrite(folder / f"z{z}.tif", plane, compression=compression)
+    data = (folder / "z3.tif").read_bytes()
+    (folder / "z3.tif").write_bytes(data[:len(data) - 64])  # an interrupted copy
+    with pytest.raises(ConvertError, match="z3.tif is truncated"):
+        tiff_to_ome_zarr(folder, tmp_path / "a.ome.zarr", voxel_size=1, unit="um", progress=False)
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder nobody may write to")
+def test_a_target_in_a_read_only_system_folder_is_refused_before_reading(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    _planes(tmp_path / "in", _volume(np.uint8))
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("v", data=_volume(np.uint8))
+    for target in ("/proc/scan.ome.zarr", "/proc/new/folder/scan.ome.zarr"):
+        with pytest.raises(NotWritableError, match="cannot create scan.ome.zarr in /proc "):
+            tiff_to_ome_zarr(tmp_path / "in", target, voxel_size=1, unit="um")
+        with pytest.raises(NotWritableError, match="cannot create scan.ome.zarr in /proc "):
+            hdf5_to_ome_zarr(tmp_path / "s.h5", "v", target, voxel_size=1, unit="um")
+    (tmp_path / "afile").write_text("in the way")
+    with pytest.raises(ConvertError, match="afile is a file, not a folder"):
+        tiff_to_ome_zarr(tmp_path / "in", tmp_path / "afile" / "a.ome.zarr", voxel_size=1, unit="um")
+    assert (tmp_path / "afile").read_text() == "in the way"
+    # missing folders on the way are made, as write_ome_zarr makes them
+    tiff_to_ome_zarr(tmp_path / "in", tmp_path / "new" / "a.ome.zarr", voxel_size=1, unit="um", progress=False)
+    assert (tmp_path / "new" / "a.ome.zarr" / "0").is_dir()

@@ -48,3 +48,22 @@ def test_wrong_kind_is_named():
 
 def test_unit_error_is_a_value_error():
     assert issubclass(UnitError, ValueError)
+
+
+def test_convert_units_between_lengths_and_durations():
+    from data_helpers.units import convert_units
+
+    assert convert_units((2.0, 0.65, 0.65), "µm", "nm") == (2000.0, 650.0, 650.0)
+    assert convert_units(0.65, "micron", "millimeters") == (0.00065,)
+    assert convert_units(1, "inch", "cm") == (2.54,)
+    assert convert_units(1500, "ms", "second", kind="time") == (1.5,)
+    assert convert_units(2, "um", "um") == (2.0,)
+
+
+def test_convert_units_refuses_unknown_and_mixed_kinds():
+    from data_helpers.units import convert_units
+
+    with pytest.raises(UnitError, match="did you mean 'micrometer'"):
+        convert_units(1, "micrometr", "nm")
+    with pytest.raises(UnitError, match="time unit, but this is a space axis"):
+        convert_units(1, "um", "second")

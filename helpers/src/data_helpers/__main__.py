@@ -14,6 +14,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -141,26 +142,31 @@ def _convert(args: argparse.Namespace) -> int:
     from data_helpers.convert import hdf5_to_ome_zarr, tiff_to_ome_zarr
 
     options = {"version": args.version, "progress": not args.no_progress, "overwrite": args.overwrite}
-    if args.chunks:
+    if args.chunks is not None:
+        if args.chunks <= 0:
+            print(f"error: --chunks {args.chunks}: a chunk is a positive number of voxels per space axis, "
+                  "e.g. --chunks 128 (or leave --chunks out for the default).", file=sys.stderr)
+            return 2
         options["chunks"] = args.chunks
     size = tuple(args.voxel_size) if args.voxel_size else None
-    if Path(args.source).suffix.lower() in _HDF5_SUFFIXES:
-        if not args.dataset:
-            print(f"error: {args.source} is an HDF5 file: name the dataset to convert with --dataset PATH",
-                  file=sys.stderr)
-            return 2
-        try:
+    try:
+        if Path(args.source).suffix.lower() in _HDF5_SUFFIXES:
+            if not args.dataset:
+                print(f"error: {args.source} is an HDF5 file: name the dataset to convert with --dataset PATH",
+                      file=sys.stderr)
+                return 2
+            if args.series is not None:
+                print("error: --series is for multi-series TIFF files; an HDF5 file's dataset is chosen with "
+                      "--dataset PATH.", file=sys.stderr)
+                return 2
             image = hdf5_to_ome_zarr(args.source, args.dataset, args.target, voxel_size=size, unit=args.unit,
                                      **options)
-        except FileExistsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    else:
-        try:
-            image = tiff_to_ome_zarr(args.source, args.target, voxel_size=size, unit=args.unit, **options)
-        except FileExistsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        else:
+            image = tiff_to_ome_zarr(args.source, args.target, voxel_size=size, unit=args.unit,
+                                     series=args.series, **options)
+    except (FileExistsError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(image)
     return 0
 
@@ -174,7 +180,14 @@ def _parse_region(text: str | None) -> tuple | None:
         bounds = part.split(":")
         if len(bounds) != 2:
             raise ValueError(f"--region {text!r}: give one start:stop per axis, z,y,x, e.g. 0:10,:,100:200.")
-        out.append(tuple(float(b) if b.strip() else None for b in bounds))
+        try:
+            pair = tuple(float(b) if b.strip() else None for b in bounds)
+        except ValueError:
+            raise ValueError(f"--region {text!r}: {part!r} is not start:stop with numbers, e.g. 0:10,:,100:200.") from None
+        if any(v is not None and not math.isfinite(v) for v in pair):
+            raise ValueError(f"--region {text!r}: {part!r} is not finite; give bounds as numbers within the "
+                             "image, or leave a bound empty for an open end (100:).")
+        out.append(pair)
     return tuple(out)
 
 
@@ -244,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unit", help="unit of --voxel-size, e.g. um, nm, micrometer")
     p.add_argument("--version", choices=("0.4", "0.5", "0.6"), default="0.5", help="OME-Zarr version (default 0.5)")
     p.add_argument("--dataset", help="the dataset inside an HDF5 source, e.g. /entry/data/data")
-    p.add_argument("--chunks", type=int, help="chunk size per space axis (default 128)")
+    p.add_argument("--chunks", type=int, help="chunk size per space axis, a positive number (default 128)")
+    p.add_argument("--series", type=int,
+                   help="which series of a multi-series TIFF file (0, 1, ...); such a file is refused without it")
     p.add_argument("--overwrite", action="store_true", help="replace an image this package wrote at TARGET")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_convert)

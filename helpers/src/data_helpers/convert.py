@@ -29,14 +29,15 @@ import numpy as np
 
 from data_helpers.omezarr import OmeZarrImage, read_ome_metadata, write_ome_zarr
 from data_helpers.reading import level_transform, multiscale_axes
-from data_helpers.units import normalize_unit
+from data_helpers.units import convert_units, normalize_unit
 from data_helpers.errors import BookError
+from data_helpers.safety import NotWritableError
 
 __all__ = ["ConvertError", "TiffExport", "hdf5_to_ome_zarr", "ome_zarr_to_tiff", "tiff_to_ome_zarr"]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 EXPORT_MANIFEST = ".made-by-data_helpers-export.json"
-_SLAB_BYTES = 64 * 2**20  # an HDF5 read task: whole planes, about this many bytes
+_SLAB_BYTES = 64 * 2**20  # an HDF5 read task reads at most this many bytes (see _h5_block)
 _EXPORT_SLAB_BYTES = 256 * 2**20  # an export reads this many bytes of planes at most at a time
 
 # ImageJ / Fiji unit strings for the UDUNITS-2 names (Fiji shows "micron" as µm)
@@ -80,29 +81,57 @@ def _plane_files(source: str | os.PathLike) -> tuple[list[Path], str]:
     return files, where
 
 
+def _name_template(stem: str) -> str:
+    """A file name with each run of digits replaced by ``#``: names of one numbered series share it."""
+    return re.sub(r"\d+", "#", stem).lower()
+
+
 def _check_numbering(files: list[Path], where: str) -> None:
-    """Refuse a numbered sequence with a gap or a repeated number (the last number in each name counts)."""
-    groups = [[int(n) for n in re.findall(r"\d+", f.stem)] for f in files]
-    if len(files) < 2 or not groups[0] or any(len(g) != len(groups[0]) for g in groups):
-        return  # names without numbers, or numbered differently: the natural sort is the only order there is
-    # the plane number is the last number that changes from file to file (not a constant channel or date)
-    varying = [i for i in range(len(groups[0])) if len({g[i] for g in groups}) > 1]
-    numbers = [g[varying[-1] if varying else -1] for g in groups]
-    for a, b, fa, fb in zip(numbers, numbers[1:], files, files[1:]):
-        if b == a:
-            raise ConvertError(f"{where}: {fa.name} and {fb.name} carry the same plane number {a}; "
-                               "remove one of them, or give a glob pattern that selects one series.")
-    steps = [b - a for a, b in zip(numbers, numbers[1:])]
-    if not steps:
+    """Refuse files that do not follow the series' numbering, and a sequence with a gap or a repeated number.
+
+    The series is the name pattern most files share (``z#``: ``z0.tif``, ``z1.tif``, ...); a file named
+    otherwise (``overview.tif``, a browser's duplicate ``z2 (1).tif``) is refused by name, with any gap in the
+    numbers of the others, rather than sorted in among the planes.
+    """
+    if len(files) < 2:
         return
-    step = min(steps)
-    for s, fa, fb in zip(steps, files, files[1:]):
-        if s != step:
-            missing = list(range(numbers[files.index(fa)] + step, numbers[files.index(fb)], step))
-            shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
-            raise ConvertError(f"{where}: plane number {shown} is missing between {fa.name} and {fb.name} "
-                               f"(the planes are numbered in steps of {step}). Restore the missing file, or "
-                               "give a glob pattern that selects only the planes you want.")
+    templates = [_name_template(f.stem) for f in files]
+    counts: dict[str, int] = {}
+    for t in templates:
+        counts[t] = counts.get(t, 0) + 1
+    series = max(counts, key=lambda t: (counts[t], -templates.index(t)))  # the commonest, the first on a tie
+    problems = []
+    odd = [f for f, t in zip(files, templates) if t != series]
+    if "#" not in series:
+        problems.append(f"no plane numbers in the file names ({', '.join(f.name for f in files[:5])}"
+                        f"{', ...' if len(files) > 5 else ''}), so their order is unknown")
+    elif odd:
+        shown = ", ".join(f.name for f in odd[:10]) + (f" and {len(odd) - 10} more" if len(odd) > 10 else "")
+        problems.append(f"{shown} {'does' if len(odd) == 1 else 'do'} not follow the numbering of the other "
+                        f"planes (names like {files[templates.index(series)].name})")
+    kept = [f for f, t in zip(files, templates) if t == series]
+    if "#" in series and len(kept) >= 2:
+        groups = [[int(n) for n in re.findall(r"\d+", f.stem)] for f in kept]
+        # the plane number is the last number that changes from file to file (not a constant channel or date)
+        varying = [i for i in range(len(groups[0])) if len({g[i] for g in groups}) > 1]
+        numbers = [g[varying[-1] if varying else -1] for g in groups]
+        for a, b, fa, fb in zip(numbers, numbers[1:], kept, kept[1:]):
+            if b == a:
+                raise ConvertError(f"{where}: {fa.name} and {fb.name} carry the same plane number {a}; "
+                                   "remove one of them, or give a glob pattern that selects one series.")
+        steps = [b - a for a, b in zip(numbers, numbers[1:])]
+        step = min(steps)
+        for s, a, b, fa, fb in zip(steps, numbers, numbers[1:], kept, kept[1:]):
+            if s != step:
+                missing = list(range(a + step, b, step))
+                shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+                problems.append(f"plane number {shown} is missing between {fa.name} and {fb.name} (the planes "
+                                f"are numbered in steps of {step})")
+                break
+    if problems:
+        raise ConvertError(f"{where}: " + "; ".join(problems) + ". Move the odd files away, restore missing "
+                           "planes, or give a glob pattern that selects only the planes you want "
+                           "(for example 'scan/z*.tif'). Nothing was written.")
 
 
 def _page_layout(file: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
@@ -121,6 +150,14 @@ def _page_layout(file: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
             if (len(tif.pages) == 1 and page.is_memmappable and page.dataoffsets
                     and np.dtype(series.dtype).newbyteorder(tif.byteorder).isnative):
                 offset = int(page.dataoffsets[0])
+            # a file cut short (an interrupted copy) ends before its plane's data: refused now, by name,
+            # rather than failing deep inside the conversion
+            size = os.fstat(tif.filehandle.fileno()).st_size if hasattr(tif.filehandle, "fileno") else None
+            end = max((o + n for o, n in zip(page.dataoffsets or (), page.databytecounts or ())), default=0)
+            if size is not None and end > size:
+                raise ConvertError(f"{file.name} is truncated: its plane's data ends at byte {end}, but the file "
+                                   f"has {size} bytes (an interrupted copy or download?). Copy it again, or move "
+                                   "it out of the folder.")
             return tuple(series.shape), np.dtype(series.dtype), offset
     except (tifffile.TiffFileError, OSError, IndexError) as exc:
         raise ConvertError(f"{file} cannot be read as a TIFF file ({exc}); remove it from the folder or "
@@ -196,6 +233,7 @@ class _Source:
     voxel_size: tuple[float, ...] | None
     unit: str | None
     origin: str  # where the voxel size came from, for messages
+    dims: tuple[str, ...] | None = None  # the axes the source itself names (t, c, z, y, x), if it does
 
 
 def _open_plane_folder(source) -> _Source:
@@ -222,15 +260,16 @@ def _open_plane_folder(source) -> _Source:
     return _Source(data, None, None, where)
 
 
-def _tiff_file_metadata(tif) -> tuple[dict[str, float], str | None]:
-    """Voxel size per axis (``z``, ``y``, ``x``) and unit from OME-XML or ImageJ tags, as far as they are there."""
+def _tiff_file_metadata(tif, index: int = 0) -> tuple[dict[str, float], str | None]:
+    """Voxel size per axis (``z``, ``y``, ``x``) and unit of series ``index`` from OME-XML or ImageJ tags."""
     import tifffile
 
     sizes: dict[str, float] = {}
     unit = None
     if tif.is_ome and tif.ome_metadata:
         image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
-        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+        images = image if isinstance(image, list) else [image]
+        pixels = images[index].get("Pixels", {}) if index < len(images) else {}
         units = set()
         for ax in "zyx":
             value = pixels.get(f"PhysicalSize{ax.upper()}")
@@ -262,51 +301,96 @@ def _tiff_file_metadata(tif) -> tuple[dict[str, float], str | None]:
     return sizes, unit
 
 
-def _open_tiff_file(file: Path) -> _Source:
+#: TIFF axis letters (tifffile's) as OME-Zarr axes; a file's other axes (angles, phases, ...) are refused.
+_TIFF_AXES = {"T": "t", "C": "c", "Z": "z", "Y": "y", "X": "x"}
+#: Axes that tifffile names when a file does not say what they are: taken as z when there is no Z axis.
+_UNNAMED_AXES = "QIS"
+
+
+def _series_list(tif) -> str:
+    return "; ".join(f"{i}: shape {tuple(s.shape)}, axes {s.axes}, name {s.name or '(none)'!r}"
+                     for i, s in enumerate(tif.series))
+
+
+def _file_dims(file: Path, shape: tuple[int, ...], axes: str) -> tuple[list[int], tuple[str, ...]]:
+    """Which axes of a TIFF series to keep, and their OME-Zarr names in OME-Zarr's t, c, z, y, x order.
+
+    Axes of length 1 are dropped (except y and x). Channels and time points stay ``c`` and ``t`` axes: they
+    are never taken for z, which would put channels a voxel size apart in space.
+    """
+    kept = [i for i, (n, a) in enumerate(zip(shape, axes)) if n != 1 or a in "YX"]
+    letters = [axes[i] for i in kept]
+    unnamed = [a for a in letters if a in _UNNAMED_AXES]
+    if unnamed and len(unnamed) == 1 and "Z" not in letters:
+        letters = ["Z" if a in _UNNAMED_AXES else a for a in letters]
+    odd = [a for a in letters if a not in _TIFF_AXES]
+    if odd or len(set(letters)) != len(letters) or letters[-2:] != ["Y", "X"]:
+        raise ConvertError(f"{file} holds axes {axes!r} of shape {shape}; this converter takes the axes T (time), "
+                           "C (channel), Z, Y and X, with Y and X last, each once. Axes "
+                           f"{''.join(sorted(set(odd))) or axes!r} cannot be placed: split or reorder the file "
+                           "first (for example with tifffile), and convert the parts.")
+    names = [_TIFF_AXES[a] for a in letters]
+    order = sorted(range(len(names)), key=lambda i: "tczyx".index(names[i]))
+    return [kept[i] for i in order], tuple(names[i] for i in order)
+
+
+def _open_tiff_file(file: Path, series: int | None = None) -> _Source:
     import tifffile
     import zarr
 
     try:
         with tifffile.TiffFile(file) as tif:
-            series = tif.series[0]
-            shape, axes = tuple(series.shape), series.axes
-            sizes, unit = _tiff_file_metadata(tif)
+            n_series = len(tif.series)
+            if series is None and n_series > 1:
+                raise ConvertError(f"{file} holds {n_series} series (images), and which one to convert is not "
+                                   f"clear: {_series_list(tif)}. Pass series=INDEX (command line: --series INDEX), "
+                                   "and convert each series you want to its own OME-Zarr image.")
+            if series is not None and (isinstance(series, bool) or not isinstance(series, (int, np.integer))):
+                raise ConvertError(f"series={series!r}; give the index of a series, 0 to {n_series - 1}.")
+            index = 0 if series is None else int(series)
+            if not 0 <= index < n_series:
+                raise ConvertError(f"series={series!r}, but {file} holds {n_series} series: {_series_list(tif)}.")
+            chosen = tif.series[index]
+            shape, axes = tuple(chosen.shape), chosen.axes
+            sizes, unit = _tiff_file_metadata(tif, index)
     except (tifffile.TiffFileError, IndexError) as exc:
         raise ConvertError(f"{file} cannot be read as a TIFF file ({exc}).") from exc
-    squeezed = [(n, a) for n, a in zip(shape, axes) if n != 1 or a in "YX"]
-    spatial = "".join(a for _, a in squeezed)
-    if len(squeezed) == 2:
+    kept, dims = _file_dims(file, shape, axes)
+    if len(dims) == 2:
         raise ConvertError(f"{file} holds one 2D plane (shape {shape}); a 3D image needs a z axis. Give the "
                            "folder or glob pattern of all the planes, or pass dims=('y', 'x') to write a 2D image.")
-    if len(squeezed) != 3 or spatial[-2:] != "YX":
-        raise ConvertError(f"{file} holds axes {axes!r} of shape {shape}; this converter takes 3D images "
-                           "(one axis besides Y and X). Split channels or time points first, e.g. with tifffile.")
-    store = tifffile.imread(file, aszarr=True)
+    store = tifffile.imread(file, aszarr=True, series=index, level=0)
     arr = zarr.open(store, mode="r")
     if hasattr(arr, "shape") is False or not hasattr(arr, "dtype"):  # a multiscale group: level 0
         arr = arr["0"]
     data = da.from_zarr(arr)
-    if data.ndim != 3:
-        data = data.reshape(tuple(n for n, _ in squeezed))
-    voxel = tuple(sizes.get(a) for a in "zyx")
+    data = data.reshape(tuple(n for n, a in zip(shape, axes))) if data.shape != shape else data
+    data = data.transpose(kept + [i for i in range(len(shape)) if i not in kept])  # kept axes first, in order
+    data = data.reshape(tuple(shape[i] for i in kept))  # drop the axes of length 1
+    spatial = [d for d in dims if d in "zyx"]
+    voxel = tuple(sizes.get(a) for a in spatial)
     if all(v is not None for v in voxel) and unit:
-        return _Source(data, tuple(float(v) for v in voxel), unit, f"the metadata of {file.name}")
-    return _Source(data, None, None, f"{file.name} (metadata: {sizes or 'no voxel size'})")
+        return _Source(data, tuple(float(v) for v in voxel), unit, f"the metadata of {file.name}", dims)
+    return _Source(data, None, None, f"{file.name} (metadata: {sizes or 'no voxel size'})", dims)
 
 
-def _open_tiff(source) -> _Source:
+def _open_tiff(source, series: int | None = None) -> _Source:
     text = os.fspath(source)
     if Path(text).is_file():
-        return _open_tiff_file(Path(text))
+        return _open_tiff_file(Path(text), series)
     if not Path(text).exists() and not any(ch in text for ch in "*?["):
         raise ConvertError(f"{text} does not exist; give a folder of TIFF planes, a glob pattern, or a TIFF file.")
+    if series is not None:
+        raise ConvertError(f"series={series!r} applies to one multi-series TIFF file; {text} is a folder or "
+                           "pattern of planes. Leave series out.")
     return _open_plane_folder(source)
 
 
 # -- writing --------------------------------------------------------------------------------------------
 
 
-def _resolve_voxel_size(src: _Source, voxel_size, unit, ndim: int) -> tuple[tuple[float, ...] | float, str]:
+def _resolve_voxel_size(src: _Source, voxel_size, unit, n_space: int) -> tuple[tuple[float, ...] | float, str]:
+    """The voxel size and unit to write: explicit, or the source's own, converted to ``unit`` when one is given."""
     if voxel_size is not None:
         if unit is None:
             raise ConvertError("voxel_size was given without its unit; pass unit= too (for example unit='micrometer').")
@@ -314,7 +398,11 @@ def _resolve_voxel_size(src: _Source, voxel_size, unit, ndim: int) -> tuple[tupl
     if unit is not None and src.voxel_size is None:
         normalize_unit(unit)  # an unknown unit is the first thing to report
     if src.voxel_size is not None:
-        return src.voxel_size[-ndim:], normalize_unit(unit if unit is not None else src.unit)
+        found = src.voxel_size[-n_space:]
+        if unit is None:
+            return found, normalize_unit(src.unit)
+        # a unit alone asks for the source's own voxel size in that unit: 0.65 um becomes 650 nm, never 0.65 nm
+        return convert_units(found, src.unit, unit), normalize_unit(unit)
     raise ConvertError(
         f"no voxel size in {src.origin}. Pass it explicitly in z, y, x order with its unit, e.g. "
         "voxel_size=(2.0, 0.65, 0.65), unit='micrometer' (command line: --voxel-size 2.0 0.65 0.65 --unit um). "
@@ -326,10 +414,27 @@ def _check_new_target(path, write_options: dict) -> None:
     if (target.exists() or target.is_symlink()) and not write_options.get("overwrite", False):
         raise FileExistsError(f"{target} already exists; choose a new path, or pass overwrite=True to replace an "
                               "image that this package wrote there (nothing else is ever replaced).")
+    # the writer makes missing parent folders; the nearest existing one must be a folder that takes new entries
+    folder = target.absolute().parent
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConvertError(f"{folder} is a file, not a folder, so {target} cannot be created; choose another "
+                           "target.")
+    # a folder that refuses new entries (read-only, or a system folder such as /proc or /sys, where even root
+    # may not write) is found here, before anything is read: a hidden probe folder is made and removed at once
+    import tempfile
+
+    try:
+        probe = tempfile.mkdtemp(prefix=f".{target.name}.probe-", dir=folder)
+    except OSError as exc:
+        raise NotWritableError(f"cannot create {target.name} in {folder} ({exc.strerror or exc}); choose a target "
+                               "inside a folder of yours (the chapter's output folder, your home folder).") from None
+    os.rmdir(probe)
 
 
 def _check_before_reading(path, unit, write_options: dict) -> None:
-    """The checks that need no source: the target is new (or may be replaced), the unit is known."""
+    """The checks that need no source: the target is new (or may be replaced) and can be made, the unit is known."""
     _check_new_target(path, write_options)
     if unit is not None:
         normalize_unit(unit)
@@ -338,9 +443,10 @@ def _check_before_reading(path, unit, write_options: dict) -> None:
 def _write(src: _Source, path, voxel_size, unit, dims, write_options) -> OmeZarrImage:
     """Resolve the voxel size (explicit, or from the source's metadata) and write ``src`` as OME-Zarr."""
     data = src.data
-    voxel_size, unit = _resolve_voxel_size(src, voxel_size, unit, data.ndim)
     if dims is None:
-        dims = ("y", "x") if data.ndim == 2 else ("z", "y", "x")
+        dims = src.dims or (("y", "x") if data.ndim == 2 else ("z", "y", "x"))
+    n_space = sum(d in ("z", "y", "x") for d in dims)
+    voxel_size, unit = _resolve_voxel_size(src, voxel_size, unit, n_space)
     return write_ome_zarr(data, path, voxel_size=voxel_size, unit=unit, dims=dims, **write_options)
 
 
@@ -351,6 +457,7 @@ def tiff_to_ome_zarr(
     voxel_size: float | Sequence[float] | None = None,
     unit: str | None = None,
     dims: Sequence[str] | None = None,
+    series: int | None = None,
     **write_options: Any,
 ) -> OmeZarrImage:
     """Convert a TIFF stack or a multi-page TIFF file to an OME-Zarr image, reading it lazily.
@@ -361,7 +468,11 @@ def tiff_to_ome_zarr(
         A folder of 2D TIFF planes (one file per z, sorted by their numbers, so
         ``z10`` comes after ``z9``), a glob pattern (``"scan/z*.tif"``), or one
         multi-page, BigTIFF, OME-TIFF or ImageJ file. Planes are read one per
-        task; a single file through tifffile's zarr interface.
+        task; a single file through tifffile's zarr interface. Every plane file
+        must follow one numbering (``z0.tif``, ``z1.tif``, ...) without gaps: a
+        file named otherwise (``overview.tif``, ``z2 (1).tif``) is refused by
+        name. A file's channels and time points (ImageJ or OME axes ``C``,
+        ``T``) become ``c`` and ``t`` axes, never z.
     path
         The OME-Zarr folder to create. An existing path is refused unless
         ``overwrite=True`` is passed (then only an image this package wrote
@@ -373,10 +484,17 @@ def tiff_to_ome_zarr(
         :class:`ConvertError` says how to pass it: 1 is never assumed.
     unit
         Unit of ``voxel_size`` (``"um"``, ``"micrometer"``, ...); required with
-        an explicit ``voxel_size``.
+        an explicit ``voxel_size``. Given alone, it is the unit to write: the
+        file's own voxel size is converted into it (0.65 µm is written as
+        650 nm with ``unit="nm"``).
     dims
-        Axis names; default ``("z", "y", "x")``. ``("y", "x")`` accepts a
-        single 2D plane.
+        Axis names; default ``("z", "y", "x")``, or the file's own axes
+        (``("c", "z", "y", "x")``, ``("t", "y", "x")``, ...). ``("y", "x")``
+        accepts a single 2D plane.
+    series
+        Which series (image) of a multi-series file, such as an OME-TIFF with
+        several images: 0, 1, ... A file with more than one series is refused
+        without it, with a list of its series (index, shape, name).
     **write_options
         Passed to :func:`~data_helpers.omezarr.write_ome_zarr` (``version``,
         ``chunks``, ``n_levels``, ``overwrite``, ``progress``, ...).
@@ -390,8 +508,12 @@ def tiff_to_ome_zarr(
     ------
     ConvertError
         An empty folder, planes of different shapes or dtypes (naming the first
-        odd file), a missing plane in a numbered sequence, a 2D source where 3D
-        is wanted, or no voxel size. Nothing is written.
+        odd file), files outside the numbering or a missing plane, a truncated
+        plane file, a multi-series file without ``series``, a 2D source where
+        3D is wanted, or no voxel size. Nothing is written.
+    NotWritableError
+        The target's folder cannot be written to (read-only, or a system
+        folder such as ``/proc``); found before anything is read.
     UnitError
         An unknown unit.
     FileExistsError
@@ -418,7 +540,7 @@ def tiff_to_ome_zarr(
             raise ConvertError(f"dims={tuple(dims)} asks for a 2D image; give one TIFF file that holds one plane.")
         src = _Source(data, None, None, file.name)
     else:
-        src = _open_tiff(source)
+        src = _open_tiff(source, series)
     return _write(src, path, voxel_size, unit, dims, write_options)
 
 
@@ -438,6 +560,88 @@ class _H5Slabs:
             return f[self.name][key]
 
 
+def _h5_block(shape: tuple[int, ...], itemsize: int, h5chunks: tuple[int, ...] | None,
+              budget: int) -> tuple[int, ...]:
+    """The block that one read of an HDF5 dataset takes: at most ``budget`` bytes, whatever the chunking.
+
+    Whole HDF5 chunks where they fit, so that no chunk is decompressed twice: as many whole planes (or chunk
+    depths) as fit, else one chunk depth of whole chunk rows, and so on. When a single HDF5 chunk is larger
+    than the budget, the block cuts through it: as many planes as fit (or rows of one plane, ...).
+    """
+    grain = list(h5chunks) if h5chunks else [1] * len(shape)
+    block = list(shape)
+    for i in range(len(shape)):
+        per_unit = math.prod(block[:i]) * math.prod(shape[i + 1:]) * itemsize * grain[i]
+        units = budget // max(1, per_unit)
+        if units >= 1:
+            block[i] = min(shape[i], units * grain[i])
+            return tuple(block)
+        block[i] = min(grain[i], shape[i])  # one chunk deep along this axis; cut the next axis
+    for i in range(len(shape)):  # even one HDF5 chunk is over the budget: cut inside it
+        per_unit = math.prod(block[i + 1:]) * itemsize
+        if per_unit <= budget:
+            block[i] = max(1, min(block[i], budget // per_unit))
+            return tuple(block)
+        block[i] = 1
+    return tuple(block)
+
+
+def _h5_dataset(f, file: Path, dataset: str):
+    """The dataset at ``dataset`` in the open file ``f``; a clear error for a missing one or a broken link."""
+    import h5py
+
+    names: list[str] = []
+    f.visititems(lambda n, obj: names.append("/" + n) if isinstance(obj, h5py.Dataset) else None)
+    listing = f"its datasets are: {', '.join(names[:20]) or 'none'}{', ...' if len(names) > 20 else ''}"
+    if not isinstance(dataset, str) or not dataset.strip("/"):
+        raise ConvertError(f"dataset={dataset!r}: give the path of a dataset inside {file.name}; {listing}.")
+    parts = [p for p in dataset.split("/") if p]
+    for depth in range(1, len(parts) + 1):
+        here = "/" + "/".join(parts[:depth])
+        try:
+            link = f.get(here, getlink=True)
+        except (KeyError, ValueError, RuntimeError):
+            link = None
+        if link is None:
+            raise ConvertError(f"{file} has no dataset {dataset!r}; {listing}.")
+        try:
+            f[here]
+        except (KeyError, OSError, ValueError, RuntimeError):
+            if isinstance(link, h5py.ExternalLink):
+                target = f"{link.path!r} in the file {link.filename!r}"
+            elif isinstance(link, h5py.SoftLink):
+                target = repr(link.path)
+            else:
+                target = None
+            what = "an external link" if isinstance(link, h5py.ExternalLink) else "a soft link"
+            if target is None:
+                raise ConvertError(f"{here} in {file} cannot be opened; {listing}.") from None
+            raise ConvertError(f"{here} in {file} is {what} to {target}, which does not exist (a broken link). "
+                               f"Give the dataset's own path, or restore what the link points to; {listing}.") from None
+    obj = f[dataset]
+    if not isinstance(obj, h5py.Dataset):
+        raise ConvertError(f"{dataset!r} in {file} is a group, not a dataset; {listing}.")
+    return obj
+
+
+def _element_size(attr, ndim: int, dataset: str, file: Path) -> tuple[float, ...]:
+    """The ``element_size_um`` attribute as one finite, positive number per axis, or a clear error."""
+    values = np.asarray(attr)
+    if values.ndim != 1 or len(values) != ndim:
+        raise ConvertError(f"the 'element_size_um' attribute of {dataset!r} in {file.name} is {attr!r}; it must "
+                           f"hold one number per axis ({ndim}, in z, y, x order). Pass the voxel size explicitly "
+                           "instead: voxel_size=(z, y, x), unit='micrometer'.")
+    try:
+        found = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        found = ()
+    if len(found) != ndim or not all(math.isfinite(v) and v > 0 for v in found):
+        raise ConvertError(f"the 'element_size_um' attribute of {dataset!r} in {file.name} is {attr!r}, not "
+                           "finite positive numbers. Pass the voxel size explicitly instead: voxel_size=(z, y, x), "
+                           "unit='micrometer'.")
+    return found
+
+
 def hdf5_to_ome_zarr(
     source: str | os.PathLike,
     dataset: str,
@@ -449,6 +653,12 @@ def hdf5_to_ome_zarr(
     **write_options: Any,
 ) -> OmeZarrImage:
     """Convert a 3D dataset of an HDF5 file to an OME-Zarr image, reading it a slab of planes at a time.
+
+    Each read takes at most 64 MiB, whatever the dataset's chunking: whole
+    HDF5 chunks where they fit (so none is decompressed twice), else part of
+    a chunk depth. The HDF5 library still decompresses a compressed chunk
+    whole, so a dataset whose single chunks are larger than that needs that
+    much memory whatever reads it.
 
     Parameters
     ----------
@@ -463,7 +673,9 @@ def hdf5_to_ome_zarr(
         attribute (the convention of ilastik and Fiji's HDF5 plugin), in
         micrometres. When neither is there, :class:`ConvertError` says how to pass it.
     unit
-        Unit of ``voxel_size``; required with an explicit ``voxel_size``.
+        Unit of ``voxel_size``; required with an explicit ``voxel_size``. Given
+        alone, ``element_size_um`` is converted into it (``unit="nm"``: 0.65
+        becomes 650).
     dims
         Axis names; default ``("z", "y", "x")``.
     **write_options
@@ -477,7 +689,10 @@ def hdf5_to_ome_zarr(
     Raises
     ------
     ConvertError
-        A missing file or dataset (the message lists the datasets there are), a dataset that is not 3D, no voxel size.
+        A missing file or dataset (the message lists the datasets there are), a broken soft or external link,
+        a dataset that is not 3D, no voxel size or an ``element_size_um`` that is not one number per axis.
+    NotWritableError
+        The target's folder cannot be written to (read-only, or a system folder such as ``/proc``).
     FileExistsError
         ``path`` exists (without ``overwrite=True``).
 
@@ -500,12 +715,7 @@ def hdf5_to_ome_zarr(
         raise ConvertError(f"{file} is not a file; give the path of the HDF5 file.")
     try:
         with h5py.File(file, "r") as f:
-            names: list[str] = []
-            f.visititems(lambda n, obj: names.append("/" + n) if isinstance(obj, h5py.Dataset) else None)
-            if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
-                raise ConvertError(f"{file} has no dataset {dataset!r}; its datasets are: "
-                                   f"{', '.join(names[:20]) or 'none'}.")
-            ds = f[dataset]
+            ds = _h5_dataset(f, file, dataset)
             shape, dtype, h5chunks = tuple(ds.shape), ds.dtype, ds.chunks
             attr = ds.attrs.get("element_size_um")
     except OSError as exc:
@@ -514,14 +724,11 @@ def hdf5_to_ome_zarr(
     if len(shape) != want:
         raise ConvertError(f"dataset {dataset!r} in {file} has shape {shape} ({len(shape)}D); a {want}D dataset "
                            "is needed (pass dims= for other axes, or select a 3D dataset).")
-    plane_bytes = math.prod(shape[1:]) * dtype.itemsize
-    depth = max(1, _SLAB_BYTES // max(1, plane_bytes))
-    if h5chunks:  # whole HDF5 chunks per slab, so no chunk is decompressed twice
-        depth = max(h5chunks[0], depth // h5chunks[0] * h5chunks[0])
-    data = da.from_array(_H5Slabs(file, dataset, shape, dtype), chunks=(min(depth, shape[0]), *shape[1:]),
+    block = _h5_block(shape, dtype.itemsize, h5chunks, _SLAB_BYTES)
+    data = da.from_array(_H5Slabs(file, dataset, shape, dtype), chunks=block,
                          name=f"hdf5-{file.name}-{dataset}-{id(file)}")
     origin = f"dataset {dataset!r} of {file.name} (no 'element_size_um' attribute)"
-    found = tuple(float(v) for v in attr) if attr is not None and len(attr) == len(shape) else None
+    found = _element_size(attr, len(shape), dataset, file) if attr is not None and voxel_size is None else None
     src = _Source(data, found, "micrometer" if found else None, origin)
     return _write(src, path, voxel_size, unit, dims, write_options)
 
@@ -548,28 +755,55 @@ class TiffExport:
 
 
 def _region_slices(region, shape, scale, translation, coordinates: str) -> tuple[slice, ...]:
+    if coordinates not in ("voxel", "physical"):
+        raise ConvertError(f"coordinates={coordinates!r}; use 'voxel' or 'physical'.")
     if region is None:
         return tuple(slice(0, n) for n in shape)
+    if isinstance(region, (str, bytes, slice)) or not hasattr(region, "__len__"):
+        raise ConvertError(f"region={region!r}: give one entry per axis (z, y, x), e.g. "
+                           "region=(slice(0, 10), slice(None), slice(20, 60)).")
     if len(region) != len(shape):
         raise ConvertError(f"region has {len(region)} entries; the image has {len(shape)} axes (z, y, x).")
+
+    def whole(v) -> bool:
+        return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)))
+
+    def real(v) -> bool:
+        return v is None or (isinstance(v, (int, float, np.integer, np.floating))
+                             and not isinstance(v, (bool, np.bool_)) and math.isfinite(v))
+
     out = []
     for ax, (r, n, s, t) in enumerate(zip(region, shape, scale, translation)):
         if coordinates == "voxel":
             if not isinstance(r, slice) or r.step not in (None, 1):
                 raise ConvertError(f"region[{ax}] = {r!r}: in voxel coordinates give slices without a step, "
                                    "e.g. region=(slice(0, 10), slice(None), slice(20, 60)).")
+            if not (whole(r.start) and whole(r.stop)):
+                raise ConvertError(f"region[{ax}] = {r!r}: voxel bounds are whole numbers (or None for an open "
+                                   "end); for bounds in the image's unit pass coordinates='physical'.")
             start, stop, _ = r.indices(n)
-        elif coordinates == "physical":
-            if isinstance(r, slice):
-                r = (r.start, r.stop)
-            lo, hi = r
-            lo = -math.inf if lo is None else lo
-            hi = math.inf if hi is None else hi
-            # voxel i is centred at t + i * s; take the voxels whose centres lie in [lo, hi)
-            start = 0 if lo == -math.inf else max(0, math.ceil((lo - t) / s - 1e-9))
-            stop = n if hi == math.inf else min(n, math.ceil((hi - t) / s - 1e-9))
         else:
-            raise ConvertError(f"coordinates={coordinates!r}; use 'voxel' or 'physical'.")
+            pair = (r.start, r.stop) if isinstance(r, slice) else r
+            if isinstance(r, slice) and r.step is not None:
+                raise ConvertError(f"region[{ax}] = {r!r}: a physical range has no step.")
+            if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ConvertError(f"region[{ax}] = {r!r}: in physical coordinates give a (start, stop) pair "
+                                   "per axis in the image's unit, None for an open end, e.g. (12.5, 40.0).")
+            lo, hi = pair
+            if not (real(lo) and real(hi)):
+                raise ConvertError(f"region[{ax}] = {r!r}: bounds must be finite numbers in the image's unit "
+                                   "(or None for an open end); infinity and NaN are not positions.")
+            if lo is not None and hi is not None and hi <= lo:
+                raise ConvertError(f"region[{ax}] = {r!r}: the stop must be greater than the start.")
+
+            def first_index(v, n=n, s=s, t=t) -> int:
+                """The first voxel whose centre is at ``v`` or beyond, clipped to 0..n (huge bounds too)."""
+                q = (v - t) / s - 1e-9
+                return 0 if q <= 0 else n if q >= n else math.ceil(q)
+
+            # voxel i is centred at t + i * s; take the voxels whose centres lie in [lo, hi)
+            start = 0 if lo is None else first_index(lo)
+            stop = n if hi is None else first_index(hi)
         if stop <= start:
             raise ConvertError(f"region[{ax}] = {r!r} selects no voxel of an axis of {n} voxels "
                                f"(scale {s}, translation {t}).")

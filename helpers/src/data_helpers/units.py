@@ -6,7 +6,7 @@ import difflib
 
 from data_helpers.errors import NotedBookError
 
-__all__ = ["SPACE_UNITS", "TIME_UNITS", "UnitError", "normalize_unit"]
+__all__ = ["SPACE_UNITS", "TIME_UNITS", "UnitError", "convert_units", "normalize_unit"]
 
 #: Space units allowed by OME-Zarr 0.4 and 0.5 (UDUNITS-2 names).
 SPACE_UNITS: frozenset[str] = frozenset(
@@ -21,6 +21,17 @@ TIME_UNITS: frozenset[str] = frozenset(
     "megasecond microsecond millisecond minute nanosecond petasecond picosecond second terasecond "
     "yoctosecond yottasecond zeptosecond zettasecond".split()
 )
+
+# The size of each unit in meters (space) or seconds (time), for converting between them.
+_SI_PREFIXES = {"yocto": 1e-24, "zepto": 1e-21, "atto": 1e-18, "femto": 1e-15, "pico": 1e-12, "nano": 1e-9,
+                "micro": 1e-6, "milli": 1e-3, "centi": 1e-2, "deci": 1e-1, "": 1.0, "hecto": 1e2, "kilo": 1e3,
+                "mega": 1e6, "giga": 1e9, "tera": 1e12, "peta": 1e15, "exa": 1e18, "zetta": 1e21, "yotta": 1e24}
+_SIZES: dict[str, float] = {
+    **{f"{prefix}meter": size for prefix, size in _SI_PREFIXES.items()},
+    **{f"{prefix}second": size for prefix, size in _SI_PREFIXES.items()},
+    "angstrom": 1e-10, "inch": 0.0254, "foot": 0.3048, "yard": 0.9144, "mile": 1609.344,
+    "parsec": 3.0856775814913673e16, "minute": 60.0, "hour": 3600.0, "day": 86400.0,
+}
 
 _ALIASES = {
     # space
@@ -97,3 +108,40 @@ def normalize_unit(unit: str, kind: str = "space") -> str:
         f"{unit!r} is not a {kind} unit that OME-Zarr allows; {hint}"
         f"Use a UDUNITS-2 name such as {examples} (common spellings like 'um' are converted)."
     )
+
+
+def convert_units(values, from_unit: str, to_unit: str, kind: str = "space") -> tuple[float, ...]:
+    """Convert lengths (or, with ``kind="time"``, durations) from one unit to another.
+
+    Parameters
+    ----------
+    values
+        One number or a sequence of numbers, in ``from_unit``.
+    from_unit, to_unit
+        Units in any spelling that :func:`normalize_unit` accepts (``"µm"``, ``"nm"``, ``"micrometer"``).
+    kind
+        ``"space"`` or ``"time"``.
+
+    Returns
+    -------
+    tuple of float
+        The values in ``to_unit`` (a tuple even for one number).
+
+    Raises
+    ------
+    UnitError
+        An unknown unit, or one of the wrong kind.
+
+    Examples
+    --------
+    >>> from data_helpers.units import convert_units
+    >>> convert_units((2.0, 0.65, 0.65), "µm", "nm")
+    (2000.0, 650.0, 650.0)
+    >>> convert_units(1500, "ms", "second", kind="time")
+    (1.5,)
+    """
+    source, target = normalize_unit(from_unit, kind), normalize_unit(to_unit, kind)
+    numbers = (values,) if isinstance(values, (int, float)) else tuple(values)
+    factor = _SIZES[source] / _SIZES[target]
+    # rounded to 12 significant digits, so 0.65 um is 650.0 nm and not 650.0000000000001
+    return tuple(float(f"{float(v) * factor:.12g}") for v in numbers)
