@@ -59,11 +59,11 @@ BINDER_MEMORY_GIB = 2.0
 #: The most disk space, in GB (10⁹ bytes), that one chapter's output folder ``data/<chapter>/`` holds at once:
 #: the figure that the README, the home page, the workshop page and the converting chapter state. A test
 #: checks it against the build's measurement (``output_bytes`` in ``_build/cell-times.jsonl``).
-CHAPTER_DISK_GB = 4
+CHAPTER_DISK_GB = 4.5
 
 #: The free disk space, in GB, that the book needs: the environment in ``.venv/``, what every chapter leaves in
 #: its folder, and the largest chapter's folder at its peak, rounded up.
-FREE_DISK_GB = 5
+FREE_DISK_GB = 8
 
 #: Seconds between two samples of the process tree.
 DEFAULT_INTERVAL = 0.02
