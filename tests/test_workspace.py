@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pytest
 
@@ -213,3 +214,79 @@ def test_one_process_may_ask_for_its_folder_again_and_a_forked_child_shares_it(o
             os._exit(0)
     os.waitpid(pid, 0)
     assert (out / "mine" / "from-child.txt").read_text() == "ok"
+
+
+# -- the lock file: never through a link; only a running holder keeps it --------------------------------------
+
+
+@needs_locks
+@pytest.mark.parametrize("kind", ["link", "dangling link", "folder"])
+def test_a_lock_file_that_is_a_link_or_a_folder_is_refused(out, tmp_path, kind):
+    out.mkdir()
+    lock = out / ".chapter.lock"
+    victim = tmp_path / "thesis.tex"
+    if kind == "link":
+        victim.write_text("three years of work")
+        lock.symlink_to(victim)
+    elif kind == "dangling link":
+        lock.symlink_to(victim)
+    else:
+        lock.mkdir()
+    with pytest.raises(OutputFolderError, match="symbolic link" if "link" in kind else "a folder"):
+        output_dir("chapter")
+    if kind == "link":
+        assert victim.read_text() == "three years of work"
+    else:
+        assert not victim.exists()
+    assert not (out / "chapter").exists()
+
+
+def _holder_with_a_lingering_child(out, name, how):
+    """A process that takes ``name``'s folder, starts a child that outlives it (forked, or given the lock's
+    descriptor), and exits. Returns the exited process and the child's pid; the child ends when its stdin closes."""
+    import subprocess
+    import sys
+
+    code = ("import os, subprocess, sys\nfrom data_helpers import output_dir, workspace\n"
+            f"output_dir({name!r})\n"
+            f"if {how!r} == 'fork':\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        sys.stdin.read()\n"
+            "        os._exit(0)\n"
+            "else:\n"
+            "    fd, = workspace._HELD.values()\n"
+            "    pid = subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.read()'], pass_fds=(fd,)).pid\n"
+            "print(pid, flush=True)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, workspace.ENV_OUTPUT: str(out)})
+    child = int(parent.stdout.readline())
+    assert parent.wait(timeout=60) == 0
+    return parent, child
+
+
+@needs_locks
+def test_a_forked_child_does_not_keep_the_folder_after_its_parent_exits(out):
+    psutil = pytest.importorskip("psutil")
+    parent, child = _holder_with_a_lingering_child(out, "forked", "fork")
+    try:
+        assert psutil.pid_exists(child)
+        assert output_dir("forked", fresh=True) == out / "forked"  # the parent is gone, so is its lock
+    finally:
+        parent.stdin.close()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(child).wait(timeout=60)
+
+
+@needs_locks
+def test_the_error_names_the_running_process_that_holds_the_lock(out):
+    psutil = pytest.importorskip("psutil")
+    parent, child = _holder_with_a_lingering_child(out, "handed", "pass_fds")
+    try:
+        with pytest.raises(OutputFolderError, match=rf"in use by another running process \(pid {child}\)"):
+            output_dir("handed")
+    finally:
+        parent.stdin.close()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(child).wait(timeout=60)
+    assert output_dir("handed") == out / "handed"  # free once that process has ended

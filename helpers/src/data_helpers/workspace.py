@@ -24,6 +24,7 @@ Each chapter writes into a folder of its own under ``data/``. The rule is simple
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ except ImportError:  # Windows: no advisory locks; folders are then not guarded 
     fcntl = None
 
 from data_helpers.errors import BookError
+from data_helpers.safety import UnsafePathError, open_lock_file
 
 __all__ = ["OutputFolderError", "display_path", "output_dir", "output_path", "repository_root"]
 
@@ -176,19 +178,94 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _forget_held_in_child() -> None:
+    """In a forked child: close the inherited lock descriptors, so the lock ends with the process that took it.
+
+    A forked child still uses the folder while its parent holds it (see :func:`_hold`), but a child that
+    outlives its parent must not keep the folder locked in the name of a process that is gone.
+    """
+    for fd in _HELD.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_held_in_child)
+
+
+def _recorded_holder(fd: int) -> int | None:
+    """The process id written in a lock file by the process that took it, or None."""
+    text = os.pread(fd, 64, 0).decode("ascii", "replace").split()
+    return int(text[0]) if text and text[0].isdigit() else None
+
+
+def _processes_with_open(lock: Path) -> list[int]:
+    """The running processes (other than this one) that have ``lock`` open: those that hold its lock."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    target = os.stat(lock)
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            files = proc.open_files()
+        except (psutil.Error, OSError):
+            continue
+        for f in files:
+            try:
+                st = os.stat(f.path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+                found.append(proc.pid)
+                break
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _hold(parent: Path, name: str) -> None:
-    """Lock ``parent/name`` for this process, or say which process is using it and what to do."""
+    """Lock ``parent/name`` for this process, or say which running process is using it and what to do.
+
+    A forked child of the process that holds the lock shares it. The lock file is opened without
+    following links; a link or a folder in its place is refused (:func:`data_helpers.safety.open_lock_file`).
+    """
     lock = parent / f".{name}.lock"
     if fcntl is None or lock in _HELD:
         return
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = open_lock_file(lock)
+    except UnsafePathError as error:
+        raise OutputFolderError(
+            f"{name}/ (in {parent}) cannot be locked: {str(error).split(chr(10) + 'Troubleshooting:')[0]}"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        recorded = _recorded_holder(fd)
         os.close(fd)
+        if recorded is not None and recorded == os.getppid() and recorded != 1:
+            return  # a forked child of the holder: it works under its parent's lock
+        holders = _processes_with_open(lock)  # the processes that have the lock open hold it
+        if recorded in holders:
+            holders = [recorded]
+        elif not holders and recorded is not None and _alive(recorded):
+            holders = [recorded]
+        who = f"pid {', '.join(map(str, holders))}" if holders else "a process that could not be identified"
         raise OutputFolderError(
-            f"{name}/ (in {parent}) is in use by another running process (pid {holder}): a notebook "
+            f"{name}/ (in {parent}) is in use by another running process ({who}): a notebook "
             f"kernel or a book build running the same chapter. Two runs at once would remove or overwrite "
             f"each other's files. Shut that kernel down or let the build finish, then run again; or set "
             f"{ENV_OUTPUT} to another folder for this run."
