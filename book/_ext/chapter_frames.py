@@ -175,13 +175,25 @@ def _code_body(cell: str) -> str:
     return "\n".join(line for line in lines if not re.match(r"^:\w[\w-]*:", line)).strip()
 
 
+def _cells_just_before(text: str) -> list[re.Match]:
+    """The code cells at the end of ``text`` with nothing but blank lines between them and after them."""
+    cells = list(_CODE_CELL.finditer(text))
+    end, kept = len(text), []
+    for cell in reversed(cells):
+        if text[cell.end():end].strip():
+            break
+        kept.insert(0, cell)
+        end = cell.start()
+    return kept
+
+
 def _exercises(section: str) -> list[Exercise]:
     parts = re.split(r"^### +(.+)$", section, flags=re.MULTILINE)
     exercises = []
     for title, body in zip(parts[1::2], parts[2::2]):
         exercise = Exercise(title.strip())
         first = _DROPDOWN.search(body)
-        exercise.prompt = body[: first.start()] if first else body
+        exercise.prompt = _CODE_CELL.sub("", body[: first.start()] if first else body)
         for match in _DROPDOWN.finditer(body):
             block = match.group(2)
             head = body[match.start():match.start() + 200].splitlines()[0].lower()
@@ -190,8 +202,10 @@ def _exercises(section: str) -> list[Exercise]:
                     re.search(r"^:class:.*\bdropdown\b", block, flags=re.MULTILINE)
                 )
                 exercise.solution_text = re.sub(r"^:\w+:.*$", "", block, flags=re.MULTILINE).strip()
-                after = body[match.end():]
-                for cell in _CODE_CELL.finditer(after):
+                # The solution's code runs just before its text (so that the cell above the text prints the
+                # numbers it uses: the code cells right above the dropdown, with no prose between) or after it.
+                before = _cells_just_before(body[: match.start()])
+                for cell in [*before, *_CODE_CELL.finditer(body[match.end():])]:
                     tags = _tags(cell.group(1))
                     if "remove-cell" in tags:
                         continue
