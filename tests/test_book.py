@@ -136,6 +136,20 @@ def test_the_frame_check_reads_tags_from_a_yaml_options_block(tmp_path, model_ch
     assert any("tag it hide-cell" in p for p in _problems(tmp_path, shown))
 
 
+def test_a_solutions_code_may_run_just_above_its_text():
+    """Code cells right above the dropdown (no prose between) are the solution's; the prompt's own are not."""
+    cell = "```{{code-cell}} ipython3\n:tags: [{tags}]\n\n{source}\n```\n\n"
+    dropdown = ":::{admonition} Solution\n:class: dropdown\n\nFour chunks.\n:::\n\n"
+    section = ("\n### Exercise 1: before\n\nPredict.\n\n" + cell.format(tags="", source="starter = 1")
+               + "Now run it.\n\n" + cell.format(tags="hide-cell", source="answer = 4")
+               + cell.format(tags="remove-cell", source='glue("n", answer)') + dropdown
+               + "### Exercise 2: after\n\nPredict.\n\n" + dropdown + cell.format(tags="hide-cell", source="x = 2"))
+    before, after = chapter_frames._exercises(section)
+    assert before.solution_code == ["answer = 4"] and before.hidden_code
+    assert "starter" not in before.prompt and "answer" not in before.prompt
+    assert after.solution_code == ["x = 2"] and after.hidden_code
+
+
 def test_time_estimates_are_read_in_minutes():
     assert chapter_frames.parse_time("About 45 minutes to read and run, and 20 more for the exercises.") == (45, 20)
     assert chapter_frames.parse_time(
