@@ -21,8 +21,8 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "book" / "_ext"))
 import chapter_frames  # noqa: E402  (book/_ext/chapter_frames.py: one reader of a code cell's tags)
 
-#: A glue role in the prose: {glue}`name`, {glue:text}`name:format`, {glue:md}`name`, {glue:any}`name`.
-ROLE = re.compile(r"\{glue(?::text|:md|:any)?\}`([A-Za-z_]\w*)")
+#: A glue role in the prose: {glue}`name`, {glue:}`name`, {glue:text}`name:format`, {glue:md}`name`, {glue:any}`name`.
+ROLE = re.compile(r"\{glue(?::text|:md|:any|:)?\}`([A-Za-z_]\w*)")
 #: A name glued by ``glue("name", ...)`` or, with a pattern, by ``glue(f"name_{key}", ...)`` in a loop.
 GLUED = re.compile(r"\bglue\(\s*(f?)([\"'])(.+?)\2")
 #: The arguments of ``show_glued(...)``.
@@ -104,7 +104,7 @@ CELL = "```{{code-cell}} ipython3\n:tags: [{tags}]\n\n{source}\n```\n"
 
 def test_the_check_accepts_glue_and_show_glued_just_above():
     text = (CELL.format(tags="remove-cell", source='glue("a", 1)\nfor k in "xy":\n    glue(f"size_{k}", 2)')
-            + "\nThe {glue:text}`a:.1f` and {glue:text}`size_x`.\n\n"
+            + "\nThe {glue:text}`a:.1f`, {glue:}`a` and {glue:text}`size_x`.\n\n"
             + CELL.format(tags="remove-cell", source='show_glued("a")') + "\n:::{admonition} Solution\n"
             ":class: dropdown\n\nAgain {glue:text}`a`.\n:::\n")
     assert problems(text) == []
