@@ -265,8 +265,12 @@ def test_parent_written_by_ome_zarr_py(tmp_path, cells):
     assert validate_ome_zarr(path).ok
 
 
-def test_validator_warns_when_a_label_image_does_not_match_its_image(tmp_path, cells):
-    """A label image written by hand with another shape than its image: the validator names both shapes."""
+def test_validator_reports_a_label_image_that_does_not_match_its_image(tmp_path, cells):
+    """A label image of write_labels whose arrays were swapped by hand: the validator names both shapes.
+
+    It is an error here, since the label image carries the marker of write_labels, which promises the
+    image's shapes; another tool's label image gets a warning (see the test after the next).
+    """
     image = _image(tmp_path)
     write_labels(image, "cells", cells, colors={1: (255, 0, 0), 3: (0, 0, 255)})
     assert not validate_ome_zarr(image).warnings
@@ -278,7 +282,7 @@ def test_validator_warns_when_a_label_image_does_not_match_its_image(tmp_path, c
             os.rename(label_zarr / level, tmp_path / f"old-{level}")
             os.rename(other / level, label_zarr / level)
     report = validate_ome_zarr(image)
-    found = [str(p) for p in report.warnings if "labels/cells" in str(p) and "(24, 40, 48)" in str(p)]
+    found = [str(p) for p in report.errors if "labels/cells" in str(p) and "(24, 40, 48)" in str(p)]
     assert found, str(report)
     assert "(24, 40, 40)" in found[0] and "write_labels" in found[0]
 
@@ -295,3 +299,79 @@ def test_parent_level_without_its_scale_is_refused(tmp_path, cells):
     with pytest.raises(OmeZarrError, match="no scale for each of its axes"):
         write_labels(image, "cells", cells)
     assert _snapshot(image) == before
+
+
+def _edit_multiscale(image, edit):
+    meta_file = image / "zarr.json"
+    doc = json.loads(meta_file.read_text())
+    edit(doc["attributes"]["ome"]["multiscales"][0])
+    meta_file.write_text(json.dumps(doc))
+
+
+def _replace_level(image, level, shape):
+    """Make level ``level`` of ``image`` the shape another tool gives it (rounded up), as zarr writes it."""
+    import shutil
+
+    import zarr
+
+    shutil.rmtree(image / str(level))
+    zarr.create_array(image / str(level), shape=shape, chunks=(16, 16, 16), dtype="uint16", fill_value=0,
+                      dimension_names=["z", "y", "x"], config={"write_empty_chunks": True})[...] = 1
+
+
+def test_labels_of_an_image_whose_levels_are_rounded_up_are_refused(tmp_path):
+    image = tmp_path / "up.ome.zarr"
+    write_ome_zarr(np.zeros((64, 65, 65), np.uint16), image, voxel_size=1.0, unit="um", chunks=16, n_levels=2)
+    _replace_level(image, 1, (32, 33, 33))
+    assert validate_ome_zarr(image).ok
+    before = _snapshot(image)
+    with pytest.raises(OmeZarrError, match=r"level 1 .* \(32, 33, 33\).*gives \(32, 32, 32\)"):
+        write_labels(image, "cells", np.zeros((64, 65, 65), np.uint8))
+    assert _snapshot(image) == before
+
+
+@pytest.mark.parametrize("bad_path", ["../other.ome.zarr/0", "/tmp/elsewhere/0", "0/../../other.ome.zarr/0"])
+def test_dataset_paths_that_leave_the_image_are_refused(tmp_path, cells, bad_path):
+    image = _image(tmp_path)
+    other = _image(tmp_path, name="other.ome.zarr")
+    if bad_path.startswith("/"):
+        bad_path = str(other / "0")
+
+    def edit(ms):
+        ms["datasets"][0]["path"] = bad_path
+
+    _edit_multiscale(image, edit)
+    before, before_other = _snapshot(image), _snapshot(other)
+    with pytest.raises(OmeZarrError, match="dataset path"):
+        write_labels(image, "cells", cells)
+    assert _snapshot(image) == before and _snapshot(other) == before_other
+
+
+def test_a_level_that_is_a_link_out_of_the_image_is_refused(tmp_path, cells):
+    image = _image(tmp_path)
+    other = _image(tmp_path, name="other.ome.zarr")
+    import shutil
+
+    shutil.rmtree(image / "0")
+    (image / "0").symlink_to(other / "0")
+    with pytest.raises(OmeZarrError, match="symbolic"):
+        write_labels(image, "cells", cells)
+    assert not (image / "labels").exists()
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda ms: ms["datasets"][0].pop("path"), "dataset path"),
+    (lambda ms: ms.__setitem__("datasets", "0"), "datasets"),
+    (lambda ms: ms["datasets"].__setitem__(0, "0"), "datasets"),
+])
+def test_broken_parent_metadata_gives_a_clear_error(tmp_path, cells, edit, match):
+    image = _image(tmp_path)
+    _edit_multiscale(image, edit)
+    with pytest.raises(OmeZarrError, match=match):
+        write_labels(image, "cells", cells)
+    assert not (image / "labels").exists()
+
+
+def test_an_image_path_that_is_no_path_gives_a_clear_error(cells):
+    with pytest.raises(OmeZarrError, match="image_path must be"):
+        write_labels(3, "cells", cells)

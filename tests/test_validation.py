@@ -14,7 +14,8 @@ import pytest
 import zarr
 
 from conftest import skip_or_fail
-from data_helpers import InvalidOmeZarrError, LocalServer, read_ome_metadata, validate_ome_zarr, write_ome_zarr
+from data_helpers import (InvalidOmeZarrError, LocalServer, read_ome_metadata, validate_ome_zarr, write_labels,
+                          write_ome_zarr)
 from data_helpers.__main__ import main
 from data_helpers.validation import ValidationReport
 
@@ -652,3 +653,29 @@ def test_a_printed_report_shows_local_paths_relative_to_a_nearby_working_folder(
     far.mkdir(parents=True)
     monkeypatch.chdir(far)
     assert str(validate_ome_zarr(str(image))).startswith(str(image))
+
+
+def _replace_level(image, level, shape):
+    """Make level ``level`` of ``image`` the shape another tool gives it (rounded up), as zarr writes it."""
+    shutil.rmtree(image / str(level))
+    zarr.create_array(image / str(level), shape=shape, chunks=(16, 16, 16), dtype="uint16", fill_value=0,
+                      dimension_names=["z", "y", "x"], config={"write_empty_chunks": True})[...] = 1
+
+
+def test_the_validator_reports_a_label_level_of_another_shape_than_its_image_level(tmp_path):
+    image = tmp_path / "up.ome.zarr"
+    write_ome_zarr(np.zeros((64, 65, 65), np.uint16), image, voxel_size=1.0, unit="um", chunks=16, n_levels=2)
+    write_labels(image, "cells", np.ones((64, 65, 65), np.uint8), colors={1: (255, 0, 0)})
+    assert validate_ome_zarr(image).ok
+    _replace_level(image, 1, (32, 33, 33))  # the image's level 1 as another tool writes it
+    report = validate_ome_zarr(image)
+    problems = [p for p in report.errors if p.node == "labels/cells"]
+    assert not report.ok and problems, str(report)
+    assert "(32, 32, 32)" in problems[0].message and "(32, 33, 33)" in problems[0].message
+    # a label image that another tool wrote gets a warning: the specification does not require the shapes
+    label_meta = image / "labels" / "cells" / "zarr.json"
+    doc = json.loads(label_meta.read_text())
+    del doc["attributes"]["data_helpers"]
+    label_meta.write_text(json.dumps(doc))
+    report = validate_ome_zarr(image)
+    assert any(p.node == "labels/cells" and "(32, 33, 33)" in p.message for p in report.warnings), str(report)

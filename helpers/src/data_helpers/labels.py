@@ -8,11 +8,15 @@
   relative path back to the image it labels (``../../``);
 - the ``labels/`` group and its ``labels`` list, which is how readers find the label images of an image.
 
-It follows the safety rules of :func:`~data_helpers.omezarr.write_ome_zarr`, whose steps it reuses: every
-argument and the parent are checked before anything is written; the label image is written into a hidden
-staging folder, validated there, and moved into place in one step; an existing label of that name is
+It follows the safety rules of every writer, taken from :mod:`data_helpers.safety`: every argument and the
+parent are checked before anything is written; the parent's dataset paths must stay inside its folder (no
+``..``, no absolute path, no link out of it); the label image is written into a hidden staging folder,
+validated there, and moved into place without replacing anything; an existing label of that name is
 replaced only with ``overwrite=True`` and only if this package wrote it; a ``labels/`` group that another
-tool wrote is never changed. OME-Zarr 0.4 and 0.5 images are supported (the version of the parent is used).
+tool wrote is never changed, and the list of one this package wrote is updated by the same staging and
+commit. Each label level has exactly the shape of the image level it overlays; an image whose coarser
+levels are not whole-block downsamplings of level 0 (rounded down) is refused. OME-Zarr 0.4 and 0.5 images
+are supported (the version of the parent is used).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -30,28 +33,34 @@ import numpy as np
 import zarr
 
 from data_helpers.omezarr import (
-    _GROUP_METADATA,
-    _MARKER_KEY,
-    _PLAIN_NAME,
     DEFAULT_CLEVEL,
     OmeZarrError,
     OmeZarrImage,
     _check_arguments,
     _check_target,
-    _commit,
-    _commit_lock,
-    _make_staging,
     _own_nbytes,
     _package_version,
     _plan_levels,
-    _read_attrs,
-    _remove_staging,
-    _Target,
     _write_staging,
     _written_names,
     read_ome_metadata,
 )
 from data_helpers.reading import level_transform, multiscale_axes
+from data_helpers.safety import (  # the safety rules of every writer: see data_helpers.safety
+    _GROUP_METADATA,
+    MARKER_KEY,
+    STAGING_OWNER,
+    UnsafePathError,
+    _commit,
+    _read_attrs,
+    _swap_entries,
+    _Target,
+    commit_lock,
+    is_plain_name,
+    make_staging,
+    path_inside,
+    remove_staging,
+)
 
 __all__ = ["LABEL_VERSIONS", "write_labels"]
 
@@ -62,6 +71,9 @@ _LABEL_METHODS = ("mode", "nearest")
 
 def _read_parent(image_path: str | os.PathLike) -> OmeZarrImage:
     """The image to label: its version, axes, levels, scales and translations; refuse anything else clearly."""
+    if not isinstance(image_path, (str, os.PathLike)):
+        raise OmeZarrError(f"image_path must be the folder of an OME-Zarr image (a str or a path), got "
+                           f"{type(image_path).__name__}. Nothing was written.")
     path = Path(image_path)
     if isinstance(image_path, str) and "://" in image_path:
         raise OmeZarrError(f"write_labels writes into a folder on this machine, not to {image_path}.")
@@ -90,11 +102,26 @@ def _read_parent(image_path: str | os.PathLike) -> OmeZarrImage:
     if ms.get("coordinateTransformations"):
         raise OmeZarrError(f"{path} has transformations for the whole multiscale, which write_labels does not "
                            "copy; fold them into each level's scale and translation first. Nothing was written.")
-    axes = multiscale_axes(ms)
+    try:
+        axes = multiscale_axes(ms)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise OmeZarrError(f"{path} has axes that cannot be read ({error}). Nothing was written.") from None
+    if not isinstance(axes, (list, tuple)) or not axes or not all(
+            isinstance(a, dict) and isinstance(a.get("name"), str) for a in axes):
+        raise OmeZarrError(f"{path} has no list of named axes (got {axes!r:.80}); check it with "
+                           "validate_ome_zarr. Nothing was written.")
     dims = tuple(a.get("name") for a in axes)
     units = tuple(a.get("unit") for a in axes)
+    datasets = ms.get("datasets")
+    if not isinstance(datasets, list) or not all(isinstance(ds, dict) for ds in datasets):
+        raise OmeZarrError(f"{path} has 'datasets' {datasets!r:.80}; expected a list of objects with a 'path' "
+                           "each. Check it with validate_ome_zarr. Nothing was written.")
     shapes, scales, translations, chunks, dtype = [], [], [], (), None
-    for i, ds in enumerate(ms.get("datasets") or []):
+    for i, ds in enumerate(datasets):
+        try:
+            level_path = path_inside(path, ds.get("path"), "dataset path")
+        except UnsafePathError as error:
+            raise OmeZarrError(f"level {i} of {path}: {error.args[0]} Nothing was written.") from None
         # level_transform reads a missing scale as 1; a label image must copy a real one.
         if not any(t.get("type") == "scale" and len(t.get("scale") or ()) == len(dims)
                    for t in ds.get("coordinateTransformations") or []):
@@ -102,7 +129,7 @@ def _read_parent(image_path: str | os.PathLike) -> OmeZarrImage:
                                "Nothing was written.")
         scale, translation = level_transform(ds, len(dims))
         try:
-            array = zarr.open_array(store=str(path / ds["path"]), mode="r")
+            array = zarr.open_array(store=str(level_path), mode="r")
         except Exception as error:  # noqa: BLE001 - any failure to open means the level cannot be read
             raise OmeZarrError(f"level {ds.get('path')!r} of {path} cannot be opened as a Zarr array ({error}). "
                                "Nothing was written.") from None
@@ -133,6 +160,19 @@ def _parent_factors(parent: OmeZarrImage) -> list[tuple[int, ...]]:
                                f"(factors {factors[-1]} then {rounded}). Nothing was written.")
         factors.append(rounded)
     return factors
+
+
+def _check_level_shapes(parent: OmeZarrImage, shapes: Sequence[tuple[int, ...]], factors) -> None:
+    """Each label level must have the shape of the image level it overlays: one label per voxel."""
+    for level, (own, theirs) in enumerate(zip(shapes, parent.shapes)):
+        if tuple(own) != tuple(theirs):
+            raise OmeZarrError(
+                f"level {level} of {parent.path} has shape {tuple(theirs)}, but downsampling level 0 "
+                f"{parent.shapes[0]} by whole blocks of {factors[level]} voxels gives {tuple(own)}: a label level "
+                "of that shape would not give one label per voxel of the image level it overlays. write_labels "
+                "writes labels for images whose levels are rounded down (as write_ome_zarr writes them); "
+                "rewrite the image with write_ome_zarr, or crop level 0 to a multiple of the coarsest factor. "
+                "Nothing was written.")
 
 
 def _label_values(mapping: Any, what: str) -> list[tuple[int, Any]]:
@@ -193,7 +233,7 @@ def _labels_group_state(labels_dir: Path, zarr_format: int) -> tuple[str, list[s
     if attrs is not None and any((labels_dir / n).exists() for n in _GROUP_METADATA[other]) \
             and not all((labels_dir / n).exists() for n in _GROUP_METADATA[zarr_format] if n != ".zattrs"):
         attrs = None
-    marker = attrs.get(_MARKER_KEY) if isinstance(attrs, dict) else None
+    marker = attrs.get(MARKER_KEY) if isinstance(attrs, dict) else None
     if not isinstance(marker, dict) or not isinstance(marker.get("labels"), list):
         raise FileExistsError(f"{labels_dir} exists but was not written by data_helpers, so write_labels does not "
                               "change it (it would have to add a name to another tool's 'labels' list). Nothing was "
@@ -208,38 +248,35 @@ def _labels_group_state(labels_dir: Path, zarr_format: int) -> tuple[str, list[s
 def _labels_group_attrs(version: str, names: list[str], ours: list[str]) -> dict:
     marker = {"version": _package_version(), "labels": list(ours)}
     if version == "0.4":
-        return {"labels": list(names), _MARKER_KEY: marker}
-    return {"ome": {"version": version, "labels": list(names)}, _MARKER_KEY: marker}
-
-
-def _write_json_atomically(file: Path, document: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return {"labels": list(names), MARKER_KEY: marker}
+    return {"ome": {"version": version, "labels": list(names)}, MARKER_KEY: marker}
 
 
 def _add_to_labels_group(labels_dir: Path, version: str, name: str) -> None:
     """Add ``name`` to the ``labels`` list of a labels group this package wrote (checked again under the lock)."""
     zarr_format = 2 if version == "0.4" else 3
-    with _commit_lock(labels_dir):
+    with commit_lock(labels_dir):
         _, names = _labels_group_state(labels_dir, zarr_format)
         if name in names:
             return
         file = labels_dir / (".zattrs" if zarr_format == 2 else "zarr.json")
         document = json.loads(file.read_text(encoding="utf-8"))
         attrs = document if zarr_format == 2 else document.setdefault("attributes", {})
-        ours = list(attrs[_MARKER_KEY]["labels"]) + [name]
+        ours = list(attrs[MARKER_KEY]["labels"]) + [name]
         new = _labels_group_attrs(version, names + [name], ours)
         if zarr_format == 2:
             document = {**document, **new}
         else:
             attrs.update({k: ({**attrs.get(k, {}), **v} if k == "ome" else v) for k, v in new.items()})
-        _write_json_atomically(file, document)
+        # the new metadata goes through staging and replaces only the group's own metadata file
+        staging = make_staging(labels_dir)
+        try:
+            (staging / STAGING_OWNER).unlink()
+            (staging / file.name).write_text(json.dumps(document, indent=2), encoding="utf-8")
+            _swap_entries(staging, labels_dir, [file.name])
+        except BaseException:
+            remove_staging(staging)
+            raise
 
 
 def _validate_staged(staging: Path, name: str) -> None:
@@ -327,7 +364,7 @@ def write_labels(
     >>> label.path.relative_to(folder).as_posix(), label.scales == image.scales
     ('a.ome.zarr/labels/cells', True)
     """
-    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or name in ("zarr.json", ".zattrs"):
+    if not isinstance(name, str) or not is_plain_name(name) or name in ("zarr.json", ".zattrs"):
         raise OmeZarrError(f"name {name!r} must be a plain folder name (letters, digits, '_', '-', '.'; not starting "
                            "with '.'), e.g. 'cells'.")
     if method not in _LABEL_METHODS:
@@ -368,18 +405,19 @@ def write_labels(
     request = dataclasses.replace(request, units=parent.units, voxel=parent.scales[0],
                                   origin=parent.translations[0], extra_ome={"image-label": image_label})
     plan = _plan_levels(request, factors)
+    _check_level_shapes(parent, plan.shapes, factors)
     written = _written_names(request, plan)
     state, names = _labels_group_state(labels_dir, request.zarr_format)
     if state == "new":
         return _write_new_group(request, plan, parent, labels_dir, name, written)
     target = _check_target(request.target, request.overwrite, written)
-    staging = _make_staging(request.target)
+    staging = make_staging(request.target)
     try:
         _write_staging(request, plan, staging)
         _validate_staged(staging, name)
         _commit(staging, target, written)
     except BaseException:
-        _remove_staging(staging)
+        remove_staging(staging)
         raise
     _add_to_labels_group(labels_dir, parent.version, name)
     return _result(request, plan, written)
@@ -387,7 +425,7 @@ def write_labels(
 
 def _write_new_group(request, plan, parent: OmeZarrImage, labels_dir: Path, name: str, written) -> OmeZarrImage:
     """Write ``labels/`` with its list and the one label image, in staging, then move it into place at once."""
-    staging = _make_staging(labels_dir)
+    staging = make_staging(labels_dir)
     try:
         zarr.create_group(staging, zarr_format=request.zarr_format,
                           attributes=_labels_group_attrs(parent.version, [name], [name]))
@@ -396,7 +434,7 @@ def _write_new_group(request, plan, parent: OmeZarrImage, labels_dir: Path, name
         group_written = tuple(_GROUP_METADATA[request.zarr_format]) + (name,)
         _commit(staging, _Target(labels_dir, "new"), group_written)
     except BaseException:
-        _remove_staging(staging)
+        remove_staging(staging)
         raise
     return _result(request, plan, written)
 

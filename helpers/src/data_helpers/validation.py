@@ -734,7 +734,7 @@ def _classify(ome: dict) -> str:
 
 
 def _check_node(run: _Run, key: str, expect: str | None = None, parent_levels: list | None = None,
-                parent_shape: tuple | None = None) -> dict:
+                parent_shapes: list | None = None) -> dict:
     """Validate the node at ``key``; return facts for the caller (kind, version, levels)."""
     node = run.read_node(key)
     label = key or "(root)"
@@ -766,7 +766,7 @@ def _check_node(run: _Run, key: str, expect: str | None = None, parent_levels: l
         return {"kind": kind, "version": version}
     schema_attrs = node.attrs
     if kind in ("image", "label image"):
-        facts = _check_image(run, node, version, ome, schema_attrs, parent_levels, parent_shape)
+        facts = _check_image(run, node, version, ome, schema_attrs, parent_levels, parent_shapes)
     elif kind == "labels":
         facts = _check_labels_group(run, node, version, ome, None)
     elif kind == "plate":
@@ -838,7 +838,7 @@ def _dataset_transforms_06(run: _Run, node: str, transforms: Any, place: str, n_
 
 
 def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
-                 parent_levels: list | None, parent_shape: tuple | None = None) -> dict:
+                 parent_levels: list | None, parent_shapes: list | None = None) -> dict:
     key = node.key
     is_label = "image-label" in ome
     _check_schema(run, node, attrs, version, "image")
@@ -855,7 +855,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
     marked = _MARKER_KEY in node.attrs
     all_levels = []
     n_channels = None
-    first_shape = None  # level 0 of the first multiscale: what a label image must match
+    level_shapes: list = []  # each level's shape (None: unreadable) in the first multiscale: what labels must match
     for m, ms in enumerate(multiscales):
         where = f"{prefix}[{m}]"
         if not isinstance(ms, dict):
@@ -913,10 +913,11 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
             else:
                 _check_transforms(run, key, top, f"{where}.coordinateTransformations", n_axes, False)
         if run.check_arrays and axes:
+            shapes: list = []
             shape0 = _check_level_arrays(run, key, levels, [a["name"] for a in axes], VERSIONS[version], marked,
-                                         is_label)
+                                         is_label, shapes)
             if m == 0:
-                first_shape = tuple(shape0) if shape0 is not None else None
+                level_shapes = shapes
             if m == 0 and shape0 is not None and n_channels is not None:
                 n_channels = shape0[n_channels]  # the index of the 'c' axis becomes its length
             elif m == 0:
@@ -929,11 +930,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
         _check_omero(run, key, omero, "omero" if version == "0.4" else "ome.omero", n_channels)
     if is_label:
         _check_image_label(run, key, ome.get("image-label"), version, parent_levels, all_levels[0] if all_levels else [])
-        if parent_shape is not None and first_shape is not None and first_shape != tuple(parent_shape):
-            run.warn(key, "(levels)", f"level 0 has shape {first_shape}, but the image it labels has "
-                     f"{tuple(parent_shape)}: the labels do not give one value per voxel of the image.",
-                     "Write the label image with the shape of the image's level 0 (data_helpers.write_labels "
-                     "checks this).")
+        _check_label_shapes(run, key, level_shapes, parent_shapes or [], marked)
     if version in ("0.4", "0.5"):
         _check_models(run, node, version)
     if run.check_arrays and not is_label:
@@ -941,7 +938,7 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
         if labels is not None:
             lv, lome = _version_of(run, labels, inherit=version)
             if lv is not None and "labels" in lome:
-                _check_labels_group(run, labels, lv, lome, all_levels[0] if all_levels else [], first_shape)
+                _check_labels_group(run, labels, lv, lome, all_levels[0] if all_levels else [], level_shapes)
             elif lv is not None:
                 run.warn(join_key(key, "labels"), "(node)", "a 'labels' group without a 'labels' list: its label "
                          "images cannot be found.", "Add 'labels': [names of the label images].")
@@ -949,8 +946,14 @@ def _check_image(run: _Run, node: _Node, version: str, ome: dict, attrs: dict,
 
 
 def _check_level_arrays(run: _Run, key: str, levels: list, names: list[str], zarr_format: int, marked: bool,
-                        is_label: bool) -> list | None:
-    """Check each level's array against the metadata; return level 0's shape (``None`` if unreadable)."""
+                        is_label: bool, shapes: list | None = None) -> list | None:
+    """Check each level's array against the metadata; return level 0's shape (``None`` if unreadable).
+
+    ``shapes``, if given, receives each level's shape, in order (``None`` for a level that cannot be read).
+    """
+    shapes = [] if shapes is None else shapes
+    for _ in levels:
+        shapes.append(None)
     n_axes = len(names)
     first = None
     previous_shape = None
@@ -979,6 +982,7 @@ def _check_level_arrays(run: _Run, key: str, levels: list, names: list[str], zar
         if info is None:
             continue
         shape = info.shape
+        shapes[level] = tuple(shape)
         if len(shape) != n_axes:
             run.error(key, path, f"array has {len(shape)} dimensions but the image has {n_axes} axes.",
                       "Give one axis per array dimension.")
@@ -1007,6 +1011,23 @@ def _check_level_arrays(run: _Run, key: str, levels: list, names: list[str], zar
         if run.check_chunks:
             _check_chunk_files(run, key, array_key, path, info, marked)
     return first[0] if first is not None and levels and levels[0][0] is not None else None
+
+
+def _check_label_shapes(run: _Run, key: str, shapes: list, parent_shapes: list, marked: bool) -> None:
+    """Each label level must have the shape of the image level it overlays: one label per voxel.
+
+    A label level of another shape leaves voxels of the image without a label (or labels voxels that are not
+    there). The specification does not spell this out, so it is a warning, except in a label image that
+    ``data_helpers.write_labels`` wrote (it carries the marker), which promises the image's shapes.
+    """
+    report = run.error if marked else run.warn
+    for i, (shape, parent) in enumerate(zip(shapes, parent_shapes)):
+        if shape is None or parent is None or tuple(shape) == tuple(parent):
+            continue
+        report(key, f"datasets[{i}]", f"level {i} has shape {tuple(shape)}, but level {i} of the image it labels "
+               f"has {tuple(parent)}: the labels do not give one value per voxel of the image.",
+               "Write each label level with the shape of the image level it overlays (data_helpers.write_labels "
+               "does).")
 
 
 def _is_integer_dtype(dtype: Any) -> bool:
@@ -1062,7 +1083,7 @@ def _check_image_label(run: _Run, key: str, label: Any, version: str, parent_lev
 
 
 def _check_labels_group(run: _Run, node: _Node, version: str, ome: dict, parent_levels: list | None,
-                        parent_shape: tuple | None = None) -> dict:
+                        parent_shapes: list | None = None) -> dict:
     key = node.key
     names = ome.get("labels")
     place = "labels" if version == "0.4" else "ome.labels"
@@ -1081,7 +1102,7 @@ def _check_labels_group(run: _Run, node: _Node, version: str, ome: dict, parent_
         child = join_key(key, rel)
         before = len(run.report.problems)
         facts = _check_node(run, child, expect="label image", parent_levels=parent_levels,
-                            parent_shape=parent_shape)
+                            parent_shapes=parent_shapes)
         _summarize(run, child, facts, before)
     return {}
 
