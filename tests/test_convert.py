@@ -738,3 +738,36 @@ def test_a_target_in_a_read_only_system_folder_is_refused_before_reading(tmp_pat
     # missing folders on the way are made, as write_ome_zarr makes them
     tiff_to_ome_zarr(tmp_path / "in", tmp_path / "new" / "a.ome.zarr", voxel_size=1, unit="um", progress=False)
     assert (tmp_path / "new" / "a.ome.zarr" / "0").is_dir()
+
+
+@pytest.mark.parametrize("kind", ["imagej", "ome"])
+def test_the_files_time_interval_is_kept(tmp_path, kind):
+    volume = _volume(np.uint8)[:3]
+    if kind == "imagej":
+        tifffile.imwrite(tmp_path / "v.tif", volume, imagej=True, resolution=(2.0, 2.0),
+                         metadata={"axes": "TYX", "finterval": 0.5, "unit": "micron"})
+    else:
+        tifffile.imwrite(tmp_path / "v.tif", volume, ome=True, photometric="minisblack", metadata={
+            "axes": "TYX", "TimeIncrement": 500.0, "TimeIncrementUnit": "ms",
+            "PhysicalSizeY": 0.5, "PhysicalSizeX": 0.5})
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "a.ome.zarr", progress=False)
+    axes = read_ome_metadata(tmp_path / "a.ome.zarr")["multiscales"][0]["axes"]
+    step = _scale(tmp_path / "a.ome.zarr")[0]
+    assert axes[0]["name"] == "t" and (step, axes[0]["unit"]) in ((0.5, "second"), (500.0, "millisecond"))
+    tiff_to_ome_zarr(tmp_path / "v.tif", tmp_path / "b.ome.zarr", time_unit="ms", progress=False)
+    assert _scale(tmp_path / "b.ome.zarr")[0] == 500.0
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_plane_cut_short_during_the_conversion_is_named(tmp_path, compression):
+    import data_helpers.convert as convert
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for z, plane in enumerate(_volume(np.uint16)):
+        tifffile.imwrite(folder / f"z{z}.tif", plane, compression=compression)
+    source = convert._open_plane_folder(folder)  # checked while whole
+    data = (folder / "z3.tif").read_bytes()
+    (folder / "z3.tif").write_bytes(data[:len(data) - 64])
+    with pytest.raises(ConvertError, match="z3.tif could not be read as plane 3"):
+        source.data.compute()

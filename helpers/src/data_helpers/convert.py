@@ -216,7 +216,14 @@ class _PlaneStack:
         window = np.empty(self.shape[1:], dtype=bool)[key[1:]].shape  # the shape of one plane's part
         out = np.empty((len(zs), *window), self.dtype)  # filled plane by plane: no list of planes to stack
         for i, z in enumerate(zs):
-            self._plane(z, key[1:], out[i])
+            try:
+                self._plane(z, key[1:], out[i])
+            except Exception as exc:  # a file cut short or changed since it was checked: name it
+                if isinstance(exc, ConvertError):
+                    raise
+                raise ConvertError(f"{self.files[z]} could not be read as plane {z} ({type(exc).__name__}: {exc}); "
+                                   "it may have been truncated or changed during the conversion. Copy it again "
+                                   "and convert anew.") from exc
         return out if isinstance(key[0], slice) else out[0]
 
 
@@ -234,6 +241,7 @@ class _Source:
     unit: str | None
     origin: str  # where the voxel size came from, for messages
     dims: tuple[str, ...] | None = None  # the axes the source itself names (t, c, z, y, x), if it does
+    time: tuple[float, str] | None = None  # the interval between time points and its unit, if the source gives it
 
 
 def _open_plane_folder(source) -> _Source:
@@ -261,10 +269,14 @@ def _open_plane_folder(source) -> _Source:
 
 
 def _tiff_file_metadata(tif, index: int = 0) -> tuple[dict[str, float], str | None]:
-    """Voxel size per axis (``z``, ``y``, ``x``) and unit of series ``index`` from OME-XML or ImageJ tags."""
+    """Voxel size per axis (``z``, ``y``, ``x``) and unit of series ``index`` from OME-XML or ImageJ tags.
+
+    The interval between time points, when the file gives one, is under the key ``"t"``, with its unit
+    under ``"t-unit"``.
+    """
     import tifffile
 
-    sizes: dict[str, float] = {}
+    sizes: dict[str, Any] = {}
     unit = None
     if tif.is_ome and tif.ome_metadata:
         image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
@@ -282,6 +294,8 @@ def _tiff_file_metadata(tif, index: int = 0) -> tuple[dict[str, float], str | No
         if units:
             symbol = units.pop()
             unit = _OME_UNITS.get(symbol, symbol)
+        if pixels.get("TimeIncrement") is not None:
+            sizes["t"], sizes["t-unit"] = float(pixels["TimeIncrement"]), pixels.get("TimeIncrementUnit", "s")
     elif tif.is_imagej and tif.imagej_metadata is not None:
         meta = tif.imagej_metadata
         page = tif.pages.first
@@ -298,6 +312,8 @@ def _tiff_file_metadata(tif, index: int = 0) -> tuple[dict[str, float], str | No
             unit = unit.replace("\\u00B5", "µ")
             if unit in ("pixel", ""):
                 unit, sizes = None, {}
+        if meta.get("finterval"):  # ImageJ's frame interval, in seconds unless the file names a unit
+            sizes["t"], sizes["t-unit"] = float(meta["finterval"]), meta.get("tunit") or "second"
     return sizes, unit
 
 
@@ -369,9 +385,11 @@ def _open_tiff_file(file: Path, series: int | None = None) -> _Source:
     data = data.reshape(tuple(shape[i] for i in kept))  # drop the axes of length 1
     spatial = [d for d in dims if d in "zyx"]
     voxel = tuple(sizes.get(a) for a in spatial)
+    time = (sizes["t"], sizes["t-unit"]) if "t" in dims and "t" in sizes else None
     if all(v is not None for v in voxel) and unit:
-        return _Source(data, tuple(float(v) for v in voxel), unit, f"the metadata of {file.name}", dims)
-    return _Source(data, None, None, f"{file.name} (metadata: {sizes or 'no voxel size'})", dims)
+        return _Source(data, tuple(float(v) for v in voxel), unit, f"the metadata of {file.name}", dims, time)
+    shown = {k: v for k, v in sizes.items() if k in "zyx"} or "no voxel size"
+    return _Source(data, None, None, f"{file.name} (metadata: {shown})", dims, time)
 
 
 def _open_tiff(source, series: int | None = None) -> _Source:
@@ -447,6 +465,11 @@ def _write(src: _Source, path, voxel_size, unit, dims, write_options) -> OmeZarr
         dims = src.dims or (("y", "x") if data.ndim == 2 else ("z", "y", "x"))
     n_space = sum(d in ("z", "y", "x") for d in dims)
     voxel_size, unit = _resolve_voxel_size(src, voxel_size, unit, n_space)
+    if "t" in dims and src.time is not None and "time_step" not in write_options:
+        # the file's own interval between time points, unless the caller gives one (in the caller's unit, if any)
+        time_unit = write_options.get("time_unit", src.time[1])
+        step = convert_units(src.time[0], src.time[1], time_unit, kind="time")[0]
+        write_options = {**write_options, "time_step": step, "time_unit": time_unit}
     return write_ome_zarr(data, path, voxel_size=voxel_size, unit=unit, dims=dims, **write_options)
 
 
