@@ -124,3 +124,92 @@ def test_upload_ome_zarr_writes_the_root_metadata_last_and_never_replaces(tmp_pa
             upload_ome_zarr(tmp_path / "junk", "s3://upl/junk", storage_options=s3.storage_options())
         with pytest.raises(ValueError, match="object-store URL"):
             upload_ome_zarr(local, "upl/img2", storage_options=s3.storage_options())
+
+
+def _denied_code(call) -> str:
+    import botocore.exceptions
+
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        call()
+    return info.value.response["Error"]["Code"]
+
+
+def _other_client(s3: LocalS3Server, service: str = "s3", key: str = "testing", secret: str = "testing"):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, endpoint_url=s3.endpoint_url, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret, config=Config(signature_version="s3v4"))
+
+
+def test_a_private_bucket_refuses_wrong_keys_and_made_up_signatures(tmp_path):
+    import requests
+
+    (tmp_path / "x.txt").write_text("private")
+    with LocalS3Server("keyed") as s3:
+        s3.upload(tmp_path, "p")
+        wrong_key, wrong_secret = _other_client(s3, key="someone"), _other_client(s3, secret="guessed")
+        assert _denied_code(lambda: wrong_key.get_object(Bucket="keyed", Key="p/x.txt")) == "InvalidAccessKeyId"
+        assert _denied_code(lambda: wrong_secret.get_object(Bucket="keyed", Key="p/x.txt")) == "SignatureDoesNotMatch"
+        assert _denied_code(lambda: wrong_secret.list_objects_v2(Bucket="keyed")) == "SignatureDoesNotMatch"
+        made_up = ["AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, "
+                   "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64, "AWS testing:abc", "anything"]
+        for header in made_up:
+            answer = requests.get(f"{s3.endpoint_url}/keyed/p/x.txt", timeout=10,
+                                  headers={"Authorization": header, "X-Amz-Date": "20260101T000000Z"})
+            assert answer.status_code == 403 and b"private" not in answer.content, header
+        with pytest.raises(PermissionError):
+            s3.filesystem(anon=True).ls("keyed")
+        assert s3.filesystem().cat_file("keyed/p/x.txt") == b"private"
+
+
+def test_a_made_up_signature_cannot_write_to_a_public_bucket():
+    import requests
+
+    with LocalS3Server("open-door", public_read=True) as s3:
+        answer = requests.put(f"{s3.endpoint_url}/open-door/planted.txt", data=b"planted", timeout=10,
+                              headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x/y/us-east-1/s3/aws4_request"})
+        assert answer.status_code == 403
+        assert s3.filesystem().ls("open-door") == []
+
+
+def test_keys_with_spaces_and_accents_and_presigned_urls_pass_the_signature_check(tmp_path):
+    import requests
+
+    (tmp_path / "a name+plus é.txt").write_text("odd")
+    with LocalS3Server("odd-names") as s3:
+        s3.upload(tmp_path, "p q")
+        fs = s3.filesystem()
+        assert fs.cat_file("odd-names/p q/a name+plus é.txt") == b"odd"
+        assert fs.ls("odd-names/p q") == ["odd-names/p q/a name+plus é.txt"]
+        url = s3.client().generate_presigned_url("get_object", Params={"Bucket": "odd-names",
+                                                                       "Key": "p q/a name+plus é.txt"})
+        assert "X-Amz-Signature=" in url  # Signature Version 4, the only one the server accepts
+        assert requests.get(url, timeout=10).content == b"odd"
+        forged = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+        assert requests.get(forged, timeout=10).status_code == 403
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "AWS4-HMAC-SHA256 anything"}])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/moto-api/reset"), ("POST", "/moto-api/reset-auth"),
+                                              ("GET", "/moto-api/data.json"), ("GET", "/moto-api/")])
+def test_moto_control_endpoints_are_unreachable(tmp_path, method, path, headers):
+    import requests
+
+    (tmp_path / "x.txt").write_text("kept")
+    with LocalS3Server("survivor") as s3:
+        s3.upload(tmp_path, "p")
+        answer = requests.request(method, s3.endpoint_url + path, data=b"0", headers=headers, timeout=10)
+        assert answer.status_code in (403, 404)
+        assert s3.filesystem().cat_file("survivor/p/x.txt") == b"kept"
+
+
+def test_only_s3_is_served_even_with_the_keys():
+    with LocalS3Server("s3-only") as s3:
+        import botocore.exceptions
+
+        for service, call in (("iam", "list_users"), ("sts", "get_caller_identity")):
+            client = _other_client(s3, service=service)
+            with pytest.raises(botocore.exceptions.ClientError) as info:
+                getattr(client, call)()
+            assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, service

@@ -7,15 +7,30 @@ answers, and, when stopped, frees its port and ends every connection and thread 
 started. Readers use it exactly as they would use AWS: s3fs, boto3 or zarr with an
 ``s3://`` URL, an ``endpoint_url`` and keys (or anonymous access).
 
+What it checks before moto sees a request, as AWS would:
+
+* A signed request (an ``Authorization`` header, or a presigned URL) must carry a
+  valid AWS Signature Version 4 made with this server's keys (:data:`TEST_KEY`,
+  :data:`TEST_SECRET`); any other key, a wrong signature or a made-up header gets
+  ``403``, whatever the bucket.
+* An unsigned (anonymous) request may only read (``GET``, ``HEAD``) a bucket made
+  with ``public_read=True``; everything else anonymous gets ``403``.
+* Only S3 is served: moto's control endpoints (``/moto-api/...``, which could reset
+  every bucket in the process) and its other AWS services are not reachable.
+
 What it does not imitate: the network (add ``latency`` for that), AWS's limits and
-prices, and consistency delays (moto answers every request from memory at once).
+prices, clock-skew and expiry checks of signatures, and consistency delays (moto
+answers every request from memory at once).
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import os
 import threading
+import urllib.parse
 import time
 from pathlib import Path
 from types import TracebackType
@@ -24,10 +39,95 @@ from data_helpers.server import REQUEST_LOG_LIMIT, _ConnectionTracking
 
 __all__ = ["LocalS3Server"]
 
-#: Keys that moto accepts; they are no secret, since the server lives on loopback only.
+#: The only keys the server accepts; they are no secret, since the server lives on loopback only.
 TEST_KEY = "testing"
 TEST_SECRET = "testing"
 REGION = "us-east-1"
+_SIGV4 = "AWS4-HMAC-SHA256"
+
+
+def _error_body(code: str, message: str) -> bytes:
+    from xml.sax.saxutils import escape
+
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error>").encode()
+
+
+def _wire_headers(environ: dict) -> dict[str, str]:
+    """The request's headers from a WSGI environ, by lower-case name."""
+    headers = {key[5:].replace("_", "-").lower(): str(value)
+               for key, value in environ.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return headers
+
+
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def _signature_problem(environ: dict) -> tuple[str, str] | None:
+    """Check a signed request's AWS Signature Version 4: ``None`` if valid, else ``(code, message)``.
+
+    The canonical request is rebuilt from the request as it came over the wire
+    (its raw path and query), as S3 does, and signed with :data:`TEST_SECRET`.
+    """
+    headers = _wire_headers(environ)
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or urllib.parse.quote(environ.get("PATH_INFO", ""))
+    raw_path, _, raw_query = raw.partition("?")
+    pairs = [pair.partition("=")[::2] for pair in raw_query.split("&") if pair] if raw_query else []
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        algorithm, _, fields_text = authorization.strip().partition(" ")
+        fields = {}
+        for field in fields_text.split(","):
+            name, _, value = field.strip().partition("=")
+            fields[name] = value
+        if algorithm != _SIGV4 or not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
+            return ("AccessDenied", "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is accepted")
+        credential, signed, signature = fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+        timestamp = headers.get("x-amz-date", "")
+        payload = headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        query = sorted(pairs)
+    else:  # a presigned URL: the signature and its scope are in the query
+        values = {urllib.parse.unquote(k): urllib.parse.unquote(v) for k, v in pairs}
+        if values.get("X-Amz-Algorithm") != _SIGV4:
+            return ("AccessDenied", "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is accepted: for presigned "
+                                    "URLs, make the boto3 client with Config(signature_version='s3v4')")
+        credential = values.get("X-Amz-Credential", "")
+        signed = values.get("X-Amz-SignedHeaders", "")
+        signature = values.get("X-Amz-Signature", "")
+        timestamp = values.get("X-Amz-Date", "")
+        payload = "UNSIGNED-PAYLOAD"
+        query = sorted((k, v) for k, v in pairs if urllib.parse.unquote(k) != "X-Amz-Signature")
+    scope = credential.split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request" or scope[3] != "s3":
+        return ("AccessDenied", "The credential scope must be <key>/<date>/<region>/s3/aws4_request")
+    if scope[0] != TEST_KEY:
+        return ("InvalidAccessKeyId", "The AWS access key id you provided does not exist in our records")
+    names = signed.split(";")
+    if not timestamp or "host" not in names or any(name not in headers for name in names):
+        return ("AccessDenied", "The signed headers must include host and be present in the request")
+    canonical = "\n".join([
+        environ.get("REQUEST_METHOD", ""),
+        raw_path,
+        "&".join(f"{k}={v}" for k, v in query),
+        "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names),
+        signed,
+        payload,
+    ])
+    to_sign = "\n".join([_SIGV4, timestamp, "/".join(scope[1:]),
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    expected = hmac.new(_signing_key(TEST_SECRET, scope[1], scope[2], scope[3]), to_sign.encode(),
+                        hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        return ("SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided")
+    return None
 
 
 class LocalS3Server:
@@ -104,11 +204,7 @@ class LocalS3Server:
         if self._server is not None:
             return self
         try:
-            from moto.moto_server.werkzeug_app import (
-                DomainDispatcherApplication,
-                MotoRequestHandler,
-                create_backend_app,
-            )
+            from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
             from werkzeug.serving import ThreadedWSGIServer
         except ImportError as exc:
             raise ImportError(f"LocalS3Server needs moto's server ({exc}); install it with: "
@@ -121,7 +217,7 @@ class LocalS3Server:
             def log(self, type: str, message: str, *args) -> None:  # noqa: A002 - no line per request
                 pass
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app = create_backend_app("s3")  # S3 only: no /moto-api/ control endpoints, no other AWS service
         server = _Server("127.0.0.1", 0, self._logged(app), handler=_QuietHandler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="LocalS3Server", daemon=True)
@@ -212,17 +308,36 @@ class LocalS3Server:
                 self._bytes_received += received
             if self.latency:
                 time.sleep(self.latency)
-            signed = "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature" in environ.get("QUERY_STRING", "")
-            if not signed and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
-                # AWS refuses anonymous writes unless a bucket policy grants them; none here does
-                body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-                        b"<Message>Anonymous users may not write to this bucket</Message></Error>")
-                start_response("403 Forbidden", [("Content-Type", "application/xml"),
-                                                  ("Content-Length", str(len(body)))])
-                return [body]
+            refusal = self._refusal(environ)
+            if refusal is not None:
+                status, code, message = refusal
+                body = _error_body(code, message)
+                start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+                return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]  # HEAD answers carry no body
             return app(environ, start_response)
 
         return logged_app
+
+    def _refusal(self, environ: dict) -> tuple[str, str, str] | None:
+        """Why a request may not reach moto, as ``(status, code, message)``, or ``None`` if it may."""
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/moto-api") or path == "/favicon.ico":
+            # moto's control endpoints (reset every bucket, change its settings) are not part of S3
+            return ("404 Not Found", "NoSuchBucket", "This server answers S3 requests only")
+        query = environ.get("QUERY_STRING", "")
+        signed = "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature" in query or "Signature=" in query
+        if signed:
+            problem = _signature_problem(environ)
+            if problem is not None:
+                return ("403 Forbidden", *problem)
+            return None
+        method = environ.get("REQUEST_METHOD", "")
+        own = path == f"/{self.bucket}" or path.startswith(f"/{self.bucket}/")
+        if not (self.public_read and own and method in ("GET", "HEAD")):
+            # AWS refuses anonymous requests unless a bucket policy grants them; only public_read does
+            return ("403 Forbidden", "AccessDenied",
+                    "Anonymous requests may only read a public bucket; sign requests with the server's keys")
+        return None
 
     @property
     def requests(self) -> list[tuple[str, str, str | None]]:
@@ -266,11 +381,14 @@ class LocalS3Server:
         return s3fs.S3FileSystem(skip_instance_cache=True, **self.storage_options(anon))
 
     def client(self):
-        """A boto3 S3 client for this server, with the keys."""
+        """A boto3 S3 client for this server, with the keys (its presigned URLs use Signature Version 4)."""
         import boto3
+        from botocore.config import Config
 
+        # s3v4: presigned URLs too are signed with Signature Version 4, the only one the server accepts
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=REGION,
-                            aws_access_key_id=TEST_KEY, aws_secret_access_key=TEST_SECRET)
+                            aws_access_key_id=TEST_KEY, aws_secret_access_key=TEST_SECRET,
+                            config=Config(signature_version="s3v4"))
 
     def upload(self, folder: str | os.PathLike, prefix: str) -> str:
         """Copy every file under ``folder`` to ``s3://<bucket>/<prefix>/``; return that URL.
