@@ -537,3 +537,88 @@ def test_silent_mirror_fails_after_one_read_timeout_and_is_named(tiny, monkeypat
 def test_default_timeouts_are_seconds_not_minutes():
     assert 1 <= datasets.CONNECT_TIMEOUT <= 10
     assert 1 <= datasets.READ_TIMEOUT <= 30
+
+
+FLOOD_BLOCK = 1 << 16
+FLOOD_BYTES = 8 << 20  # what the flood server sends at most
+
+
+class _FloodHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with FLOOD_BYTES of zeros, in step with the client's partial file.
+
+    Before each block it waits (briefly) until the client has written what came before, and records the
+    largest partial file it saw: so the record is what the client wrote, not what sat in socket buffers.
+    """
+
+    announce = False
+    cache_folder = None
+    largest_part = 0
+
+    def log_message(self, *args):
+        pass
+
+    def _part_sizes(self):
+        sizes = []
+        for p in self.cache_folder.glob(".*.part"):
+            try:
+                sizes.append(p.stat().st_size)
+            except FileNotFoundError:
+                pass
+        return sizes
+
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        self.send_response(200)
+        if self.announce:
+            self.send_header("Content-Length", str(FLOOD_BYTES))
+        self.end_headers()
+        sent = 0
+        block = b"\0" * FLOOD_BLOCK
+        try:
+            while sent < FLOOD_BYTES:
+                for _ in range(200):
+                    sizes = self._part_sizes()
+                    if sizes:
+                        type(self).largest_part = max(type(self).largest_part, *sizes)
+                    if not sizes or max(sizes) >= sent - 2 * FLOOD_BLOCK:
+                        break
+                    threading.Event().wait(0.01)
+                self.wfile.write(block)
+                sent += FLOOD_BLOCK
+        except OSError:
+            pass  # the client hung up
+        self.close_connection = True
+
+
+@pytest.mark.parametrize("announce", [False, True], ids=["no-length", "announced-length"])
+def test_a_flooding_mirror_is_cut_off_at_the_registered_size(tiny, monkeypatch, announce):
+    import dataclasses
+
+    sizes = {rel: (tiny.mirror / tiny.info.folder / rel).stat().st_size for rel in tiny.info.files}
+    info = dataclasses.replace(tiny.info, sizes=sizes)
+    monkeypatch.setitem(datasets.DATASETS, "tiny", info)
+    folder = tiny.cache / info.folder
+    handler = type("Flood", (_FloodHandler,), {"announce": announce, "cache_folder": folder, "largest_part": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv(datasets.ENV_MIRROR, f"http://127.0.0.1:{server.server_address[1]}/")
+        with pytest.raises(DataUnavailableError) as error:
+            datasets.fetch_dataset("tiny")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert handler.largest_part <= max(sizes.values()), handler.largest_part
+    assert "sent too much" in str(error.value)
+    assert not list(folder.glob(".*.part"))  # nothing partial is left
+    assert not any((folder / rel).exists() for rel in info.files)
+
+
+def test_registered_sizes_must_cover_the_files(tiny):
+    import dataclasses
+
+    with pytest.raises(ValueError, match="sizes of dataset 'tiny'"):
+        dataclasses.replace(tiny.info, sizes={"nope": 1})
+    assert datasets.HEART.sizes is not None and set(datasets.HEART.sizes) == set(datasets.HEART.files)

@@ -101,6 +101,8 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 #: Seconds to wait for another process that is filling the same cache folder.
 LOCK_TIMEOUT = 300.0
+#: The most bytes one file of a dataset without registered ``sizes`` may have (a download stops there).
+MAX_UNREGISTERED_BYTES = 64 * 2**20
 #: The forms of ``DATA_HELPERS_MIRROR`` that are accepted.
 MIRROR_SCHEMES = ("http://", "https://", "file://")
 
@@ -133,6 +135,10 @@ class DatasetInfo:
         Name of the Zarr store, relative to the base URL and the cache folder.
     files
         Mapping of file name (inside ``folder``) to its SHA-256 hex digest.
+    sizes
+        Mapping of file name to its size in bytes: a download stops as soon as a
+        mirror sends more than that. ``None``: each file may be at most
+        :data:`MAX_UNREGISTERED_BYTES`.
     shape, dtype, chunks
         Array shape, NumPy dtype name and chunk shape, in ``axes`` order.
     axes
@@ -162,6 +168,17 @@ class DatasetInfo:
     doi: str = ""
     source: str = ""
     zarr_format: int = 2
+    sizes: dict[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sizes is not None and (set(self.sizes) != set(self.files) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in self.sizes.values())):
+            raise ValueError(f"sizes of dataset {self.name!r} must give a whole number of bytes for each of its "
+                             f"files {sorted(self.files)}, and only for those; got {self.sizes!r:.200}.")
+
+    def max_bytes(self, rel: str) -> int:
+        """The most bytes a download of file ``rel`` may write: its registered size."""
+        return self.sizes[rel] if self.sizes is not None else MAX_UNREGISTERED_BYTES
 
     @property
     def nbytes(self) -> int:
@@ -205,6 +222,21 @@ HEART = DatasetInfo(
         "1.1.0": "50a253223077eca97e418bc5beb62c949fc296930eed01e6c5ce91b0bfb53629",
         "1.1.1": "4606b28fcba611164eac6b4da687faf4ed48d09178688738212bed34efb8428b",
         "1.1.2": "3ffda08e913e2f7501f3e1a0f13b3d14456e81567f525a6fae859a4582042b72",
+    },
+    sizes={
+        ".zarray": 298,
+        "0.0.0": 120897,
+        "0.0.1": 131135,
+        "0.0.2": 25880,
+        "0.1.0": 107689,
+        "0.1.1": 98452,
+        "0.1.2": 21561,
+        "1.0.0": 99901,
+        "1.0.1": 110858,
+        "1.0.2": 20096,
+        "1.1.0": 93132,
+        "1.1.1": 94511,
+        "1.1.2": 17465,
     },
     shape=(120, 120, 139),
     dtype="uint8",
@@ -435,8 +467,26 @@ class _SourceError(Exception):
     """Reading from a ``file://`` mirror failed."""
 
 
-def _copy_from(base_url: str, rel: str, out: BinaryIO, session: object) -> None:
-    """Copy the file ``rel`` of the mirror at ``base_url`` into ``out``."""
+class _TooLargeError(Exception):
+    """The mirror sent (or announced) more bytes than the file has."""
+
+
+class _Capped:
+    """A writable file that refuses to grow beyond ``limit`` bytes (before writing the excess)."""
+
+    def __init__(self, out: BinaryIO, limit: int) -> None:
+        self.out, self.limit, self.written = out, limit, 0
+
+    def write(self, block: bytes) -> None:
+        if self.written + len(block) > self.limit:
+            raise _TooLargeError(f"more than the {self.limit} bytes the file has")
+        self.out.write(block)
+        self.written += len(block)
+
+
+def _copy_from(base_url: str, rel: str, out: BinaryIO, session: object, limit: int) -> None:
+    """Copy the file ``rel`` of the mirror at ``base_url`` into ``out``: at most ``limit`` bytes."""
+    out = _Capped(out, limit)  # type: ignore[assignment]
     if base_url.startswith("file://"):
         source = Path(url2pathname(urlsplit(base_url).path)) / rel
         try:
@@ -456,6 +506,9 @@ def _copy_from(base_url: str, rel: str, out: BinaryIO, session: object) -> None:
         base_url + rel, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
     ) as response:
         response.raise_for_status()
+        announced = response.headers.get("Content-Length", "")
+        if announced.strip().isdigit() and int(announced) > limit:
+            raise _TooLargeError(f"{announced} bytes announced, but the file has {limit}")
         for block in response.iter_content(1 << 16):
             out.write(block)
 
@@ -478,7 +531,7 @@ def _download(info: DatasetInfo, cache: Path, base_url: str, rel: str, session: 
         try:
             try:
                 with os.fdopen(fd, "wb") as out:
-                    _copy_from(base_url, where, out, session)
+                    _copy_from(base_url, where, out, session, info.max_bytes(rel))
                 got = _sha256(tmp)
                 if got != info.files[rel]:
                     why = (
@@ -513,6 +566,14 @@ def _download(info: DatasetInfo, cache: Path, base_url: str, rel: str, session: 
                 raise _unavailable(info, where, cache, why) from None
             except _SourceError as exc:
                 why = f"the mirror folder cannot give {where}: {exc}"
+                raise _unavailable(info, where, cache, why) from None
+            except _TooLargeError as exc:
+                if attempt < attempts:
+                    continue
+                why = (
+                    f"the mirror sent too much for {url} ({exc}), so the download was stopped there and "
+                    "nothing was kept. Check the mirror, or choose another one."
+                )
                 raise _unavailable(info, where, cache, why) from None
             except OSError as exc:
                 why = f"the cache folder cannot be written: {exc}. Set {ENV_CACHE}."
