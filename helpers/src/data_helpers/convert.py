@@ -992,9 +992,12 @@ def ome_zarr_to_tiff(
         One multi-page BigTIFF instead of a folder of planes.
     overwrite
         Replace an earlier export at ``target``. Only files this function wrote
-        there (listed in its manifest, ``.made-by-data_helpers-export.json``,
-        and unchanged since, by size and modification time) are replaced;
-        anything else at ``target`` makes it refuse.
+        there (listed by plain name in its manifest,
+        ``.made-by-data_helpers-export.json``, and unchanged since: same kind,
+        size and modification time) are replaced; anything else at ``target``
+        makes it refuse. The export is written into a hidden staging folder
+        beside ``target`` and moved into place at the end, never over a file
+        that appeared meanwhile (see :mod:`data_helpers.safety`).
 
     Returns
     -------
@@ -1005,9 +1008,13 @@ def ome_zarr_to_tiff(
     Raises
     ------
     FileExistsError
-        ``target`` exists (without ``overwrite=True``, or holds files this function did not write).
+        ``target`` exists (without ``overwrite=True``, or holds files this function did not write:
+        :class:`~data_helpers.safety.NotOursError`), or was created by another writer during the export.
     ConvertError
-        A level or region that the image does not have, or a dtype that ImageJ cannot read.
+        A level or region that the image does not have (``level`` must be a whole number, not a bool), a
+        dataset path in the metadata that leads out of the image, or a dtype that ImageJ cannot read.
+    NotWritableError
+        ``target``'s folder cannot be written (a system or read-only folder, no permission).
 
     Examples
     --------

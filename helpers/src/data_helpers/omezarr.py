@@ -1058,6 +1058,9 @@ def write_ome_zarr(
         an entry that an overwrite may not delete (the message names it), or was
         created by another write at the same time. These are found before
         anything is computed (except the last); nothing is written or deleted then.
+    NotWritableError
+        If the folder of ``path`` cannot be written (a system or read-only
+        folder, no permission); nothing is computed.
 
     Examples
     --------
