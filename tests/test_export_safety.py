@@ -175,6 +175,41 @@ def test_a_dataset_path_out_of_the_image_is_refused(tmp_path, image, how):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_level_that_is_a_link_out_of_the_image_is_refused(tmp_path, image):
+    path, _ = image
+    other = tmp_path / "other.ome.zarr"
+    write_ome_zarr(np.full(SHAPE, 9, np.uint16), other, voxel_size=(2.0, 0.5, 0.25), unit="um", chunks=8)
+    (path / "0").rename(tmp_path / "level0-moved")
+    (path / "0").symlink_to(other / "0")
+    with pytest.raises(ConvertError, match="symbolic link"):
+        ome_zarr_to_tiff(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("multipage", [True, False])
+def test_an_earlier_export_removed_during_the_overwrite_is_simply_replaced(tmp_path, image, monkeypatch, multipage):
+    path, volume = image
+    target = tmp_path / ("v.tif" if multipage else "planes")
+    ome_zarr_to_tiff(path, target, multipage=multipage)
+
+    def remove():
+        if target.is_dir():
+            for f in target.iterdir():
+                f.unlink()
+            target.rmdir()
+        elif target.exists():
+            target.unlink()
+
+    if multipage:
+        writer_that_then(monkeypatch, remove)
+    else:
+        real = tifffile.imwrite
+        monkeypatch.setattr(tifffile, "imwrite", lambda *a, **k: (real(*a, **k), remove())[0])
+    ome_zarr_to_tiff(path, target, multipage=multipage, overwrite=True)
+    got = tifffile.imread(target) if multipage else np.stack([tifffile.imread(f) for f in sorted(target.glob("*.tif"))])
+    np.testing.assert_array_equal(got, volume)
+
+
 # -- case 7: a folder that cannot be written ------------------------------------------------------------------
 
 

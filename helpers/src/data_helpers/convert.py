@@ -903,7 +903,7 @@ def _own_files(target: Path, multipage: bool) -> tuple[list[str], dict]:
 
 def _commit_planes(staging: Path, target: Path, replace: bool) -> None:
     """Move a folder of planes from ``staging`` to ``target``; an earlier export there goes only if it is ours."""
-    if not replace:
+    if not replace or not os.path.lexists(target):  # nothing there (an earlier export removed meanwhile)
         try:
             rename_noreplace(staging, target)
         except FileExistsError:
@@ -934,7 +934,7 @@ def _commit_planes(staging: Path, target: Path, replace: bool) -> None:
 
 def _commit_file(staging: Path, target: Path, replace: bool) -> None:
     """Move a multi-page file from ``staging`` to ``target``; an earlier export there goes only if it is ours."""
-    if not replace:
+    if not replace or not os.path.lexists(target):  # nothing there (an earlier export removed meanwhile)
         try:
             rename_noreplace(staging / target.name, target)
         except FileExistsError:
