@@ -290,3 +290,13 @@ def test_the_error_names_the_running_process_that_holds_the_lock(out):
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(child).wait(timeout=60)
     assert output_dir("handed") == out / "handed"  # free once that process has ended
+
+
+def test_the_manifest_is_never_written_through_a_link(out, tmp_path):
+    folder = output_dir("linked")
+    victim = tmp_path / "thesis.tex"
+    victim.write_text("three years of work")
+    (folder / f"{MARKER}.tmp-{os.getpid()}").symlink_to(victim)  # a link planted at a name derived from the pid
+    output_path("linked", "result.zarr")
+    assert victim.read_text() == "three years of work"
+    assert "result.zarr" in workspace._read_manifest(folder)["entries"]

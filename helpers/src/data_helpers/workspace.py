@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 try:
@@ -166,8 +167,11 @@ def _write_manifest(folder: Path, entries: list[str]) -> None:
         **_identity(folder),
         "entries": sorted(set(entries)),
     }
-    tmp = folder / f"{MARKER}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp = folder / f"{MARKER}.tmp-{uuid.uuid4().hex[:12]}"
+    # a new file of its own: never written through a link or over a file planted at that name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, folder / MARKER)
 
 
