@@ -72,6 +72,39 @@ def test_refuses_non_loopback_hosts(tmp_path, host):
         LocalServer(tmp_path, host=host)
 
 
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [("::1%lo", "zone index"), ("::1%1", "zone index"), ("fe80::1%lo", "zone index"), ("[::1]", "without brackets"),
+     ("127.0.0.1:8000", "includes a port"), ("localhost:80", "includes a port"), (" 127.0.0.1", "spaces"),
+     ("", "empty"), (None, "must be a string"), (b"127.0.0.1", "must be a string"), (1, "must be a string")],
+)
+def test_malformed_hosts_get_an_error_that_says_what_to_give(tmp_path, host, message):
+    with pytest.raises(ValueError, match=message) as info:
+        LocalServer(tmp_path, host=host)
+    assert "127.0.0.1" in str(info.value) or "::1" in str(info.value) or "port=" in str(info.value)
+
+
+@pytest.mark.parametrize(("code", "message"), [("EACCES", "administrator rights"),
+                                               ("EADDRNOTAVAIL", "no address"), ("EAFNOSUPPORT", "no address")])
+def test_a_port_or_address_the_system_refuses_is_a_clear_error(tmp_path, monkeypatch, code, message):
+    import errno
+
+    def refuse(self):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    monkeypatch.setattr(server_module._Server, "server_bind", refuse)
+    with pytest.raises(OSError, match=message) as info:
+        LocalServer(tmp_path).start()
+    assert info.value.errno == getattr(errno, code)
+
+
+@pytest.mark.parametrize("host", ["::1", "0:0:0:0:0:0:0:1", "LOCALHOST"])
+def test_other_spellings_of_loopback_are_served(tmp_path, host):
+    (tmp_path / "a").write_text("x")
+    with LocalServer(tmp_path, host=host) as server:
+        assert requests.get(f"{server.url}/a", timeout=10).text == "x"
+
+
 def test_localhost_means_ipv4_loopback(tmp_path):
     with LocalServer(tmp_path, host="localhost") as server:
         assert server.url.startswith("http://127.0.0.1:")
@@ -215,6 +248,45 @@ def test_zarr_v2_metadata_and_links_inside_are_served(tricky):
     with serve_directory(tricky) as server:
         assert requests.get(f"{server.url}/img.zarr/.zarray", timeout=10).text == "{}"
         assert requests.get(f"{server.url}/link-in", timeout=10).content == b"inside"
+
+
+@pytest.fixture
+def linked(tricky):
+    """Links inside the served folder that lead to its hidden files, or out of it and back in."""
+    outside = tricky.parent
+    (tricky / "notes.txt").symlink_to(".env")
+    (tricky / "settings").symlink_to(".git/config")
+    (tricky / "repo").symlink_to(".git")
+    (tricky / "sub" / "up-env").symlink_to("../.env")
+    (tricky / "absolute-env").symlink_to(tricky / ".env")
+    (tricky / "chain").symlink_to("notes.txt")
+    (outside / "back-in").symlink_to(tricky / "sub" / "data.bin")
+    (tricky / "out-and-back").symlink_to("../back-in")
+    (outside / "back-in-dir").symlink_to(tricky / "sub")
+    (tricky / "out-and-back-dir").symlink_to(outside / "back-in-dir")
+    (tricky / "metadata").symlink_to("img.zarr/.zarray")
+    (tricky / "sub" / "sibling").symlink_to("../sub/data.bin")
+    return tricky
+
+
+@pytest.mark.parametrize("path", ["/notes.txt", "/settings", "/repo/config", "/sub/up-env", "/absolute-env",
+                                  "/chain", "/out-and-back", "/out-and-back-dir/data.bin"])
+def test_links_to_hidden_files_or_through_the_outside_are_not_served(linked, path):
+    with serve_directory(linked) as server:
+        answer = raw_get(server, path.encode())
+    assert status_of(answer) == 404
+    assert b"SECRET" not in answer and b"[core]" not in answer and b"inside" not in answer
+
+
+def test_links_that_stay_inside_and_reach_zarr_metadata_are_served(linked):
+    with serve_directory(linked) as server:
+        assert requests.get(f"{server.url}/metadata", timeout=10).text == "{}"
+        assert requests.get(f"{server.url}/sub/sibling", timeout=10).content == b"inside"
+    with serve_directory(linked, list_directories=True) as server:
+        listing = requests.get(server.url + "/", timeout=10).text
+    assert ">metadata<" in listing
+    for hidden in ("notes.txt", "settings", "repo", "absolute-env", "chain", "out-and-back"):
+        assert f">{hidden}" not in listing
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX-only")

@@ -6,12 +6,16 @@ single byte-range requests (``Range: bytes=a-b``), which remote Zarr readers use
 
 What it serves, exactly:
 
-* Only regular files inside the folder. A symbolic link is followed only when
-  its target is inside the folder too; special files (pipes, devices) are not
-  served. A URL that leaves the folder (``..``) gets ``404``.
-* No hidden names: a path with a part that starts with ``.`` gets ``404``,
-  except Zarr version 2's own metadata files (``.zarray``, ``.zattrs``,
-  ``.zgroup``, ``.zmetadata``) as the last part.
+* Only regular files inside the folder. Symbolic links are followed one step at
+  a time, and each step must stay inside the folder: a link whose target, or any
+  link on the way to it, lies outside gets ``404`` even if the chain comes back.
+  An absolute link target counts as inside only if it starts with the folder's
+  real path. Special files (pipes, devices) are not served. A URL that leaves
+  the folder (``..``) gets ``404``.
+* No hidden names: a path with a part that starts with ``.`` gets ``404``, in
+  the URL or in the target of any link on the way (a link ``notes -> .env`` is
+  refused too), except Zarr version 2's own metadata files (``.zarray``,
+  ``.zattrs``, ``.zgroup``, ``.zmetadata``) as the last part.
 * A folder is answered with its ``index.html`` if it has one; otherwise with
   ``403``, unless ``list_directories=True`` asks for a listing (which leaves
   out hidden names and links that lead out of the folder).
@@ -52,6 +56,64 @@ REQUEST_LOG_LIMIT = 10_000
 ZARR_DOTFILES = frozenset({".zarray", ".zattrs", ".zgroup", ".zmetadata"})
 
 
+#: The most symbolic links followed for one URL (as the operating system's own limit, ELOOP).
+_MAX_LINKS = 40
+
+
+def _servable_name(name: str, last: bool) -> bool:
+    return not name.startswith(".") or (last and name in ZARR_DOTFILES)
+
+
+def _resolve_inside(root: Path, parts: list[str]) -> Path | None:
+    """Follow ``parts`` from ``root`` one name at a time; None if any step leaves ``root`` or is hidden.
+
+    ``root`` must be a real path (no links in it). Every link met is read and its
+    target walked the same way, so a link may not lead out of the folder, nor to
+    a hidden name inside it, even through a chain of other links.
+    """
+    root_text = str(root)
+    done: list[str] = []  # real names below root, none of them a link
+    todo = list(parts)
+    links = 0
+    while todo:
+        name = todo.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if not done:
+                return None  # above the folder
+            done.pop()
+            continue
+        if not _servable_name(name, last=not todo):
+            return None
+        path = os.path.join(root_text, *done, name)
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError):  # missing, or a name the system cannot hold
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            done.append(name)
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            return None  # a loop of links
+        try:
+            link = os.readlink(path)
+        except OSError:
+            return None
+        if os.path.isabs(link):
+            relative = os.path.relpath(link, root_text) if link.startswith(root_text + os.sep) or link == root_text else None
+            if relative is None:
+                return None  # an absolute target outside the folder
+            done = []
+            link = "" if relative == "." else relative
+        todo = [piece for piece in link.replace(os.sep, "/").split("/") if piece] + todo
+    target = Path(root_text, *done)
+    if os.path.realpath(target) != str(target):
+        return None  # changed while it was walked: serve nothing rather than guess
+    return target
+
+
 class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
     """Regular files inside one folder, with single byte ranges, and no log line per request."""
 
@@ -60,25 +122,15 @@ class _QuietRangeHandler(http.server.SimpleHTTPRequestHandler):
 
     def _target(self, url_path: str) -> Path | None:
         """The file or folder a URL path names, or None if it may not be served."""
-        root = Path(self.directory)
         parts = []
         pieces = url_path.split("/")
-        for i, part in enumerate(pieces):
+        for part in pieces:
             if part in ("", "."):
                 continue
-            last = i == len(pieces) - 1
             if part == ".." or "\\" in part or (os.altsep and os.altsep in part):
                 return None
-            if part.startswith(".") and not (last and part in ZARR_DOTFILES):
-                return None
             parts.append(part)
-        try:
-            target = root.joinpath(*parts).resolve(strict=True)
-        except (OSError, RuntimeError):  # missing, a loop of links, ...
-            return None
-        if target != root and root not in target.parents:
-            return None  # a link that leads out of the folder
-        return target
+        return _resolve_inside(Path(self.directory), parts)
 
     def send_head(self):  # type: ignore[override]
         self._range = None
@@ -270,6 +322,36 @@ class _Server(_ConnectionTracking, http.server.ThreadingHTTPServer):
     allow_reuse_address = sys.platform != "win32"
 
 
+def _loopback_host(host: object) -> str:
+    """The address to listen on for ``host``, or a ValueError that says what to give instead."""
+    advice = "use '127.0.0.1' (the default), '::1' or 'localhost'"
+    if not isinstance(host, str):
+        raise ValueError(f"host={host!r} must be a string: {advice}.")
+    if not host.strip():
+        raise ValueError(f"host={host!r} is empty: {advice}.")
+    if host.strip() != host:
+        raise ValueError(f"host={host!r} must be an address without spaces around it: {advice}.")
+    if host.lower() == "localhost":
+        return "127.0.0.1"
+    if host.startswith("[") or host.endswith("]"):
+        raise ValueError(f"host={host!r}: give the IPv6 address without brackets, e.g. '::1' "
+                         f"(the brackets belong in URLs only).")
+    if "%" in host:
+        raise ValueError(f"host={host!r} has a zone index ('%{host.split('%', 1)[1]}'), which only link-local "
+                         f"addresses need; a loopback address takes none: {advice}.")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host.count(":") == 1 and host.rsplit(":", 1)[1].isdigit():
+            raise ValueError(f"host={host!r} includes a port: give the address as host= and the port as "
+                             f"port= (0 picks a free one).") from None
+        address = None
+    if address is None or not address.is_loopback:
+        raise ValueError(f"host={host!r} is not a loopback address. This server only listens on "
+                         f"this machine: {advice}.")
+    return host
+
+
 class LocalServer:
     """Serve a folder over HTTP on a loopback address, in a background thread.
 
@@ -325,17 +407,7 @@ class LocalServer:
                 f"Cannot serve {str(directory)!r}: it is not an existing folder. "
                 f"Give the folder that holds the files to serve."
             )
-        if host == "localhost":
-            host = "127.0.0.1"
-        try:
-            is_loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            is_loopback = False
-        if not is_loopback:
-            raise ValueError(
-                f"host={host!r} is not a loopback address. This server only listens on "
-                f"this machine: use '127.0.0.1' (the default), '::1' or 'localhost'."
-            )
+        host = _loopback_host(host)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port={port!r} must be an integer from 0 to 65535 (0 picks a free port).")
         if not isinstance(latency, (int, float)) or isinstance(latency, bool) or not 0 <= latency <= 10:
@@ -412,6 +484,18 @@ class LocalServer:
                     f"Port {self.port} on {self.host} is already in use, by another "
                     f"server or program. Stop it, or choose another port (port 0, or "
                     f"--port 0 on the command line, picks a free one).",
+                ) from None
+            if exc.errno in (errno.EACCES, getattr(errno, "WSAEACCES", errno.EACCES)):
+                raise OSError(
+                    exc.errno,
+                    f"Port {self.port} on {self.host} may not be opened by this user (ports below 1024 "
+                    f"need administrator rights on most systems). Choose port 0, which picks a free one.",
+                ) from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, getattr(errno, "WSAEADDRNOTAVAIL", -1)):
+                raise OSError(
+                    exc.errno,
+                    f"This machine has no address {self.host} to listen on (IPv6 turned off, or a "
+                    f"loopback address other than 127.0.0.1 on macOS): use host='127.0.0.1'.",
                 ) from None
             raise
         self._httpd.request_log = self._requests
