@@ -12,6 +12,7 @@ probes for first, and Chromium is closed afterwards.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -213,3 +214,62 @@ def test_the_chapter_slider_redraws_the_plane_in_jupyterlab(lab):
         finally:
             browser.close()
     assert int(after_label) == int(label) + 1, (label, after_label)
+
+
+def _zombie_crash_handlers() -> list[int]:
+    """Process ids of this process's zombie children named like Chromium's crash handler."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.find("(") + 1: stat.rfind(")")]
+            state, ppid = stat[stat.rfind(")") + 2:].split()[:2]
+            if state == "Z" and int(ppid) == os.getpid() and name.startswith("chrome_crashpad"):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture()
+def subreaper():
+    """This process adopts orphaned descendants, as PID 1 of a container does (Linux only)."""
+    import ctypes
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs Linux (/proc and prctl)")
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_child_subreaper = 36
+    assert libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+    try:
+        yield
+    finally:
+        libc.prctl(pr_set_child_subreaper, 0, 0, 0, 0)
+        for pid in _zombie_crash_handlers():  # reap what a failing run left, so later tests start clean
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_screenshot_leaves_no_zombie_process(chromium, image_folder, tmp_path, subreaper):
+    _open_in_neuroglancer(chromium, image_folder, "checks.ome.zarr", tmp_path / "shot.png")
+    assert not _zombie_crash_handlers()
+
+
+def test_crash_handlers_handed_to_this_process_are_reaped(tmp_path, subreaper):
+    """A crash handler orphaned by its browser becomes this process's child; the screenshot reaps it."""
+    import subprocess
+    import threading
+
+    from data_helpers.viewer import _reap_crash_handlers
+
+    handler = tmp_path / "chrome_crashpad_handler"
+    shutil.copy(shutil.which("true"), handler)
+    subprocess.run(["sh", "-c", f"'{handler}' &"], check=True)  # sh exits first: its child is orphaned
+    for _ in range(200):
+        if _zombie_crash_handlers():
+            break
+        threading.Event().wait(0.05)
+    zombies = _zombie_crash_handlers()
+    assert zombies, "the orphaned handler should have become a zombie child of this process"
+    assert sorted(_reap_crash_handlers()) == sorted(zombies)
+    assert not _zombie_crash_handlers()

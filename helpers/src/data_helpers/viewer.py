@@ -35,6 +35,11 @@ CHROMIUM_FLAGS = (
     "--ignore-gpu-blocklist",
     "--single-process",  # one process instead of six or more: about half the memory
     "--no-zygote",
+    # No crash reporter: its two chrome_crashpad_handler processes outlive the browser, and where the
+    # process that inherits them does not reap them (PID 1 of a container) they stay as zombies.
+    "--disable-crashpad-for-testing",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
 )
 
 _READY = "Boolean(window.viewer && window.viewer.isReady())"
@@ -141,6 +146,37 @@ def _devtools_port(profile: Path, process: subprocess.Popen, deadline: float) ->
     raise TimeoutError("Chromium did not open its DevTools port in time.")
 
 
+def _reap_crash_handlers() -> list[int]:
+    """Reap ``chrome_crashpad_handler`` processes that ended as zombie children of this process.
+
+    A crash handler that a browser started is handed to this process when the browser exits if this
+    process is PID 1 (a container) or a child subreaper; it would stay a zombie until reaped. Only
+    zombies whose name is the crash handler's are reaped, one by one, by process id (Linux only).
+    """
+    reaped = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return reaped
+    me = os.getpid()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1: stat.rfind(")")]
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) < 2 or fields[0] != "Z" or int(fields[1]) != me or not name.startswith("chrome_crashpad"):
+            continue
+        try:
+            if os.waitpid(int(entry.name), os.WNOHANG)[0]:
+                reaped.append(int(entry.name))
+        except ChildProcessError:
+            pass
+    return reaped
+
+
 def screenshot_neuroglancer(
     url: str,
     path: str | os.PathLike,
@@ -241,3 +277,4 @@ def screenshot_neuroglancer(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            _reap_crash_handlers()
