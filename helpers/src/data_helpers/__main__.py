@@ -8,6 +8,7 @@ Examples::
     python -m data_helpers serve FOLDER --port 8000  # serve FOLDER on http://127.0.0.1:8000
     python -m data_helpers validate IMAGE.ome.zarr   # errors and warnings; exit 0 ok, 1 errors, 2 unreadable
     python -m data_helpers convert planes/ scan.ome.zarr --voxel-size 2 0.65 0.65 --unit um
+    python -m data_helpers convert plate.ome.tif well.ome.zarr --series 1  # one image of a multi-series file
     python -m data_helpers export scan.ome.zarr planes_out/ --region 0:10,:,100:200
 """
 

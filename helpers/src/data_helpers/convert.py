@@ -129,9 +129,9 @@ def _check_numbering(files: list[Path], where: str) -> None:
                                 f"are numbered in steps of {step})")
                 break
     if problems:
-        raise ConvertError(f"{where}: " + "; ".join(problems) + ". Move the odd files away, restore missing "
-                           "planes, or give a glob pattern that selects only the planes you want "
-                           "(for example 'scan/z*.tif'). Nothing was written.")
+        raise ConvertError(f"{where}: " + "; ".join(problems) + ". Move the odd files out of the folder (or give "
+                           "a glob pattern that leaves them out), and restore any missing plane. Nothing was "
+                           "written.")
 
 
 def _page_layout(file: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
