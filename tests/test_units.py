@@ -67,3 +67,6 @@ def test_convert_units_refuses_unknown_and_mixed_kinds():
         convert_units(1, "micrometr", "nm")
     with pytest.raises(UnitError, match="time unit, but this is a space axis"):
         convert_units(1, "um", "second")
+    for bad in ("0.65", float("nan"), (1.0, float("inf")), True, None):
+        with pytest.raises(ValueError, match="finite numbers"):
+            convert_units(bad, "um", "nm")

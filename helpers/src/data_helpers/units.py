@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+from numbers import Real
 
 from data_helpers.errors import NotedBookError
 
@@ -131,6 +133,8 @@ def convert_units(values, from_unit: str, to_unit: str, kind: str = "space") -> 
     ------
     UnitError
         An unknown unit, or one of the wrong kind.
+    ValueError
+        A value that is not a finite number.
 
     Examples
     --------
@@ -141,7 +145,10 @@ def convert_units(values, from_unit: str, to_unit: str, kind: str = "space") -> 
     (1.5,)
     """
     source, target = normalize_unit(from_unit, kind), normalize_unit(to_unit, kind)
-    numbers = (values,) if isinstance(values, (int, float)) else tuple(values)
+    numbers = (values,) if not hasattr(values, "__iter__") or getattr(values, "ndim", 1) == 0 else tuple(values)
+    if isinstance(values, (str, bytes)) or not all(
+            isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+        raise ValueError(f"values must be finite numbers (one, or a sequence), got {values!r}.")
     factor = _SIZES[source] / _SIZES[target]
     # rounded to 12 significant digits, so 0.65 um is 650.0 nm and not 650.0000000000001
     return tuple(float(f"{float(v) * factor:.12g}") for v in numbers)
