@@ -319,14 +319,44 @@ def _replace_level(image, level, shape):
                       dimension_names=["z", "y", "x"], config={"write_empty_chunks": True})[...] = 1
 
 
-def test_labels_of_an_image_whose_levels_are_rounded_up_are_refused(tmp_path):
+def _mode_of_blocks(labels, shape, step=2):
+    """Each output voxel: the most frequent label among the voxels of its block that exist (ties: smallest)."""
+    from collections import Counter
+
+    out = np.zeros(shape, labels.dtype)
+    for index in np.ndindex(*shape):
+        block = labels[tuple(slice(i * step, (i + 1) * step) for i in index)]
+        counts = Counter(block.ravel().tolist())
+        best = max(counts.values())
+        out[index] = min(v for v, c in counts.items() if c == best)
+    return out
+
+
+@pytest.mark.parametrize("method", ["mode", "nearest"])
+def test_labels_of_an_image_whose_levels_are_rounded_up_match_them(tmp_path, method):
+    import zarr
+
     image = tmp_path / "up.ome.zarr"
-    write_ome_zarr(np.zeros((64, 65, 65), np.uint16), image, voxel_size=1.0, unit="um", chunks=16, n_levels=2)
-    _replace_level(image, 1, (32, 33, 33))
+    write_ome_zarr(np.zeros((16, 17, 17), np.uint16), image, voxel_size=1.0, unit="um", chunks=8, n_levels=2)
+    _replace_level(image, 1, (8, 9, 9))  # as tools that round up write it
     assert validate_ome_zarr(image).ok
+    labels = np.random.default_rng(1).integers(0, 3, (16, 17, 17)).astype(np.uint8)
+    result = write_labels(image, "cells", labels, colors={1: (255, 0, 0)}, method=method)
+    assert result.shapes == ((16, 17, 17), (8, 9, 9))
+    level1 = zarr.open_array(image / "labels" / "cells" / "1", mode="r")[...]
+    expected = _mode_of_blocks(labels, (8, 9, 9)) if method == "mode" else labels[::2, ::2, ::2]
+    np.testing.assert_array_equal(level1, expected)
+    report = validate_ome_zarr(image)
+    assert report.ok and not [p for p in report.warnings if "shape" in p.message], str(report)
+
+
+def test_labels_of_an_image_whose_levels_no_label_level_can_match_are_refused(tmp_path):
+    image = tmp_path / "odd.ome.zarr"
+    write_ome_zarr(np.zeros((64, 64, 64), np.uint16), image, voxel_size=1.0, unit="um", chunks=16, n_levels=2)
+    _replace_level(image, 1, (32, 34, 34))
     before = _snapshot(image)
-    with pytest.raises(OmeZarrError, match=r"level 1 .* \(32, 33, 33\).*gives \(32, 32, 32\)"):
-        write_labels(image, "cells", np.zeros((64, 65, 65), np.uint8))
+    with pytest.raises(OmeZarrError, match=r"level 1 .* \(32, 34, 34\).*64 voxels of level 0 in blocks of 2"):
+        write_labels(image, "cells", np.zeros((64, 64, 64), np.uint8))
     assert _snapshot(image) == before
 
 

@@ -14,8 +14,9 @@ parent are checked before anything is written; the parent's dataset paths must s
 validated there, and moved into place without replacing anything; an existing label of that name is
 replaced only with ``overwrite=True`` and only if this package wrote it; a ``labels/`` group that another
 tool wrote is never changed, and the list of one this package wrote is updated by the same staging and
-commit. Each label level has exactly the shape of the image level it overlays; an image whose coarser
-levels are not whole-block downsamplings of level 0 (rounded down) is refused. OME-Zarr 0.4 and 0.5 images
+commit. Each label level has exactly the shape of the image level it overlays, whether the image's levels
+were rounded down (as :func:`~data_helpers.omezarr.write_ome_zarr` writes them) or up (as other tools do);
+an image whose levels no label level can match is refused. OME-Zarr 0.4 and 0.5 images
 are supported (the version of the parent is used).
 """
 
@@ -162,17 +163,60 @@ def _parent_factors(parent: OmeZarrImage) -> list[tuple[int, ...]]:
     return factors
 
 
-def _check_level_shapes(parent: OmeZarrImage, shapes: Sequence[tuple[int, ...]], factors) -> None:
-    """Each label level must have the shape of the image level it overlays: one label per voxel."""
-    for level, (own, theirs) in enumerate(zip(shapes, parent.shapes)):
-        if tuple(own) != tuple(theirs):
+def _check_level_shapes(parent: OmeZarrImage, factors, method: str) -> None:
+    """Refuse an image whose coarser levels no label level can match voxel for voxel.
+
+    Each level of the image must have, along each axis, the length of the level before it divided by the
+    step between them, rounded down (as :func:`~data_helpers.write_ome_zarr` writes) or up (as other
+    tools do). A level rounded up ends with a block that is only partly inside the level before; its label
+    is the mode of the voxels that are there, which is exact for steps of 2 (and for ``"nearest"``).
+    """
+    for level in range(1, len(parent.shapes)):
+        step = tuple(f // p for f, p in zip(factors[level], factors[level - 1]))
+        above, theirs = parent.shapes[level - 1], parent.shapes[level]
+        for axis, (n, m, st) in enumerate(zip(theirs, above, step)):
+            down, up = m // st, -(-m // st)
+            if n == down or (n == up and (st == 2 or method == "nearest")):
+                continue
+            why = (f"{m} voxels of level {level - 1} in blocks of {st} give {down} (rounded down) or {up} "
+                   "(rounded up)") if n not in (down, up) else (
+                   f"a rounded-up level with a step of {st} would weight the last voxel of a partial block "
+                   "more than the others under method='mode'; use method='nearest'")
             raise OmeZarrError(
-                f"level {level} of {parent.path} has shape {tuple(theirs)}, but downsampling level 0 "
-                f"{parent.shapes[0]} by whole blocks of {factors[level]} voxels gives {tuple(own)}: a label level "
-                "of that shape would not give one label per voxel of the image level it overlays. write_labels "
-                "writes labels for images whose levels are rounded down (as write_ome_zarr writes them); "
-                "rewrite the image with write_ome_zarr, or crop level 0 to a multiple of the coarsest factor. "
-                "Nothing was written.")
+                f"level {level} of {parent.path} has shape {tuple(theirs)}, and its axis {parent.dims[axis]!r} "
+                f"cannot be matched by a label level: {why}. A label level must have the shape of the image "
+                "level it overlays (one label per voxel). Nothing was written.")
+
+
+def _match_parent_shapes(staging: Path, plan, shapes: Sequence[tuple[int, ...]], method: str) -> None:
+    """Extend each label level in ``staging`` whose image level was rounded up, computed from the level before.
+
+    The levels were written rounded down; a level rounded up gets its last, partial blocks from the voxels of
+    the level before that they cover (padded with copies of the last one, which for a step of 2 leaves the
+    mode and the first voxel as they are).
+    """
+    import dask
+    import dask.array as da
+
+    from data_helpers.omezarr import _downsample_block
+
+    for level in range(1, len(shapes)):
+        target = tuple(shapes[level])
+        if target == tuple(plan.shapes[level]):
+            continue  # a rounded-down level only covers voxels the extension of the level before left as they are
+        step = tuple(f // p for f, p in zip(plan.factors[level], plan.factors[level - 1]))
+        above = zarr.open_array(store=str(staging / str(level - 1)), mode="r")
+        array = zarr.open_array(store=str(staging / str(level)), mode="r+", config={"write_empty_chunks": True})
+        array.resize(target)
+        block = tuple(c * st for c, st in zip(array.chunks, step))
+        src = da.from_zarr(above, chunks=block)
+        src = src[tuple(slice(0, min(m, n * st)) for m, n, st in zip(above.shape, target, step))]
+        src = da.pad(src, [(0, n * st - k) for n, st, k in zip(target, step, src.shape)], mode="edge")
+        src = src.rechunk(block)
+        out = src.map_blocks(_downsample_block, step, method, dtype=src.dtype,
+                             chunks=tuple(tuple(b // st for b in bc) for bc, st in zip(src.chunks, step)))
+        with dask.config.set(scheduler="synchronous"):
+            da.store(out, array, lock=False)
 
 
 def _label_values(mapping: Any, what: str) -> list[tuple[int, Any]]:
@@ -404,8 +448,8 @@ def write_labels(
     image_label["source"] = {"image": "../../"}
     request = dataclasses.replace(request, units=parent.units, voxel=parent.scales[0],
                                   origin=parent.translations[0], extra_ome={"image-label": image_label})
+    _check_level_shapes(parent, factors, method)
     plan = _plan_levels(request, factors)
-    _check_level_shapes(parent, plan.shapes, factors)
     written = _written_names(request, plan)
     state, names = _labels_group_state(labels_dir, request.zarr_format)
     if state == "new":
@@ -414,6 +458,7 @@ def write_labels(
     staging = make_staging(request.target)
     try:
         _write_staging(request, plan, staging)
+        _match_parent_shapes(staging, plan, parent.shapes, method)
         _validate_staged(staging, name)
         _commit(staging, target, written)
     except BaseException:
@@ -430,6 +475,7 @@ def _write_new_group(request, plan, parent: OmeZarrImage, labels_dir: Path, name
         zarr.create_group(staging, zarr_format=request.zarr_format,
                           attributes=_labels_group_attrs(parent.version, [name], [name]))
         _write_staging(request, plan, staging / name)
+        _match_parent_shapes(staging / name, plan, parent.shapes, request.method)
         _validate_staged(staging / name, name)
         group_written = tuple(_GROUP_METADATA[request.zarr_format]) + (name,)
         _commit(staging, _Target(labels_dir, "new"), group_written)
@@ -440,8 +486,9 @@ def _write_new_group(request, plan, parent: OmeZarrImage, labels_dir: Path, name
 
 
 def _result(request, plan, written) -> OmeZarrImage:
+    shapes = tuple(tuple(zarr.open_array(store=str(request.target / n), mode="r").shape) for n in plan.names)
     return OmeZarrImage(
-        path=request.target, version=request.version, dims=request.dims, units=request.units, shapes=plan.shapes,
+        path=request.target, version=request.version, dims=request.dims, units=request.units, shapes=shapes,
         scales=plan.scales, translations=plan.translations, chunks=request.chunks,
         dtype=np.dtype(request.source.dtype), method=request.method,
         nbytes_stored=_own_nbytes(request.target, written),
