@@ -13,6 +13,7 @@ Every check runs before anything is written: a bad source or target raises :clas
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import json
 import math
@@ -20,6 +21,8 @@ import mmap
 import os
 import re
 import shutil
+import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,7 +34,20 @@ from data_helpers.omezarr import OmeZarrImage, read_ome_metadata, write_ome_zarr
 from data_helpers.reading import level_transform, multiscale_axes
 from data_helpers.units import convert_units, normalize_unit
 from data_helpers.errors import BookError
-from data_helpers.safety import NotWritableError
+from data_helpers.safety import (
+    STAGING_OWNER,
+    NotOursError,
+    NotWritableError,
+    UnsafePathError,
+    commit_lock,
+    entry_identity,
+    identity_matches,
+    make_staging,
+    owned_entries,
+    path_inside,
+    remove_staging,
+    rename_noreplace,
+)
 
 __all__ = ["ConvertError", "TiffExport", "hdf5_to_ome_zarr", "ome_zarr_to_tiff", "tiff_to_ome_zarr"]
 
@@ -832,25 +848,6 @@ def _region_slices(region, shape, scale, translation, coordinates: str) -> tuple
                                f"(scale {s}, translation {t}).")
         out.append(slice(start, stop))
     return tuple(out)
-
-
-import contextlib  # noqa: E402 - the export's own imports, kept with the export
-import uuid  # noqa: E402
-import warnings  # noqa: E402
-
-from data_helpers.safety import (  # noqa: E402 - the safety rules of every writer
-    STAGING_OWNER,
-    NotOursError,
-    UnsafePathError,
-    commit_lock,
-    entry_identity,
-    identity_matches,
-    make_staging,
-    owned_entries,
-    path_inside,
-    remove_staging,
-    rename_noreplace,
-)
 
 
 def _manifest_path(target: Path, multipage: bool) -> Path:
