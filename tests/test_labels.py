@@ -393,6 +393,8 @@ def test_a_level_that_is_a_link_out_of_the_image_is_refused(tmp_path, cells):
     (lambda ms: ms["datasets"][0].pop("path"), "dataset path"),
     (lambda ms: ms.__setitem__("datasets", "0"), "datasets"),
     (lambda ms: ms["datasets"].__setitem__(0, "0"), "datasets"),
+    (lambda ms: ms["datasets"][0].__setitem__("coordinateTransformations", "x"), "coordinateTransformations"),
+    (lambda ms: ms.__setitem__("axes", "zyx"), "'axes'"),
 ])
 def test_broken_parent_metadata_gives_a_clear_error(tmp_path, cells, edit, match):
     image = _image(tmp_path)

@@ -103,6 +103,11 @@ def _read_parent(image_path: str | os.PathLike) -> OmeZarrImage:
     if ms.get("coordinateTransformations"):
         raise OmeZarrError(f"{path} has transformations for the whole multiscale, which write_labels does not "
                            "copy; fold them into each level's scale and translation first. Nothing was written.")
+    raw_axes = ms.get("axes")
+    if not isinstance(raw_axes, list) or not all(isinstance(a, (dict, str)) for a in raw_axes):
+        raise OmeZarrError(f"{path} has 'axes' {raw_axes!r:.80}; expected a list of axes, e.g. "
+                           "[{'name': 'z', 'type': 'space', 'unit': 'micrometer'}, ...]. Check it with "
+                           "validate_ome_zarr. Nothing was written.")
     try:
         axes = multiscale_axes(ms)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -123,6 +128,11 @@ def _read_parent(image_path: str | os.PathLike) -> OmeZarrImage:
             level_path = path_inside(path, ds.get("path"), "dataset path")
         except UnsafePathError as error:
             raise OmeZarrError(f"level {i} of {path}: {error.args[0]} Nothing was written.") from None
+        transforms = ds.get("coordinateTransformations")
+        if not isinstance(transforms, list) or not all(isinstance(t, dict) for t in transforms):
+            raise OmeZarrError(f"level {i} of {path} has 'coordinateTransformations' {transforms!r:.80}; expected a "
+                               "list of transformations, e.g. [{'type': 'scale', 'scale': [2.0, 0.5, 0.5]}]. Check it "
+                               "with validate_ome_zarr. Nothing was written.")
         # level_transform reads a missing scale as 1; a label image must copy a real one.
         if not any(t.get("type") == "scale" and len(t.get("scale") or ()) == len(dims)
                    for t in ds.get("coordinateTransformations") or []):
