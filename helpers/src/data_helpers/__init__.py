@@ -74,7 +74,7 @@ from data_helpers.plotting import (
 )
 from data_helpers.reading import OmeZarrLevel, open_ome_zarr
 from data_helpers.validation import InvalidOmeZarrError, Problem, ValidationReport, validate_ome_zarr
-from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, normalize_unit
+from data_helpers.units import SPACE_UNITS, TIME_UNITS, UnitError, convert_units, normalize_unit
 from data_helpers.server import LocalServer, serve_directory
 from data_helpers.s3server import LocalS3Server
 from data_helpers.objectstore import UploadReport, upload_ome_zarr
@@ -128,6 +128,7 @@ __all__ = [
     "list_files",
     "load_dataset",
     "load_heart_data",
+    "convert_units",
     "normalize_unit",
     "open_ome_zarr",
     "ome_zarr_to_tiff",

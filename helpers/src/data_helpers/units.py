@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Sequence
 from numbers import Real
 
 from data_helpers.errors import NotedBookError
@@ -112,7 +113,7 @@ def normalize_unit(unit: str, kind: str = "space") -> str:
     )
 
 
-def convert_units(values, from_unit: str, to_unit: str, kind: str = "space") -> tuple[float, ...]:
+def convert_units(values: float | Sequence[float], from_unit: str, to_unit: str, kind: str = "space") -> tuple[float, ...]:
     """Convert lengths (or, with ``kind="time"``, durations) from one unit to another.
 
     Parameters
