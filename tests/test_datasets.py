@@ -622,3 +622,24 @@ def test_registered_sizes_must_cover_the_files(tiny):
     with pytest.raises(ValueError, match="sizes of dataset 'tiny'"):
         dataclasses.replace(tiny.info, sizes={"nope": 1})
     assert datasets.HEART.sizes is not None and set(datasets.HEART.sizes) == set(datasets.HEART.files)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_file_mirror_that_never_ends_is_cut_off_at_the_registered_size(tiny, monkeypatch, tmp_path):
+    """A file:// mirror whose file is endless (a link to /dev/zero) writes at most the registered size."""
+    import dataclasses
+    import shutil
+
+    sizes = {rel: (tiny.mirror / tiny.info.folder / rel).stat().st_size for rel in tiny.info.files}
+    info = dataclasses.replace(tiny.info, sizes=sizes)
+    monkeypatch.setitem(datasets.DATASETS, "tiny", info)
+    mirror = tmp_path / "endless"
+    shutil.copytree(tiny.mirror, mirror)
+    first = next(iter(info.files))
+    (mirror / info.folder / first).unlink()
+    (mirror / info.folder / first).symlink_to("/dev/zero")
+    monkeypatch.setenv(datasets.ENV_MIRROR, mirror.as_uri())
+    with pytest.raises(DataUnavailableError, match="sent too much"):
+        datasets.fetch_dataset("tiny")
+    folder = tiny.cache / info.folder
+    assert not list(folder.glob(".*.part")) and not (folder / first).exists()
