@@ -85,7 +85,8 @@ def test_an_empty_folder_the_reader_made_is_not_claimed(out):
         output_path("creating", "x.zarr")
 
 
-def test_a_symlinked_entry_is_removed_as_a_link_only(out, tmp_path):
+def test_a_symlinked_entry_is_neither_followed_nor_removed(out, tmp_path):
+    """Rule 1 of the safety core: a link at a handed-out name never matches a recorded identity."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("keep")
@@ -93,7 +94,10 @@ def test_a_symlinked_entry_is_removed_as_a_link_only(out, tmp_path):
     target.symlink_to(elsewhere, target_is_directory=True)
     output_dir("creating", fresh=True)
     assert (elsewhere / "keep.txt").read_text() == "keep"
-    assert not target.is_symlink()
+    assert target.is_symlink()
+    with pytest.raises(OutputFolderError, match="not replaced"):
+        output_path("creating", "link")
+    assert (elsewhere / "keep.txt").read_text() == "keep"
 
 
 def test_fresh_never_deletes_a_folder_it_did_not_make(out):
@@ -300,3 +304,106 @@ def test_the_manifest_is_never_written_through_a_link(out, tmp_path):
     output_path("linked", "result.zarr")
     assert victim.read_text() == "three years of work"
     assert "result.zarr" in workspace._read_manifest(folder)["entries"]
+
+
+# -- rule 1 of the safety core: an entry is deleted only while it is as the run that wrote it left it ----------
+
+
+def _run(out, code):
+    """Run ``code`` in a new Python process that uses ``out`` as the output parent, as a chapter's kernel does."""
+    import subprocess
+    import sys
+
+    prelude = "import os\nfrom data_helpers import output_dir, output_path\n"
+    done = subprocess.run([sys.executable, "-c", prelude + code], env={**os.environ, workspace.ENV_OUTPUT: str(out)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+CHAPTER_RUN = ("output_dir('ch', fresh=True)\n"
+               "output_path('ch', 'table.csv').write_text('1,2')\n"
+               "image = output_path('ch', 'image.zarr')\n"
+               "image.mkdir()\n"
+               "(image / 'zarr.json').write_text('{}')\n")
+
+
+def test_what_a_finished_run_wrote_is_cleared_by_the_next_run(out):
+    _run(out, CHAPTER_RUN)
+    assert (out / "ch" / "table.csv").is_file() and (out / "ch" / "image.zarr").is_dir()
+    folder = output_dir("ch", fresh=True)
+    assert sorted(p.name for p in folder.iterdir()) == [MARKER]
+    _run(out, CHAPTER_RUN)  # and the run after that one works again
+    _run(out, CHAPTER_RUN)
+
+
+def test_a_file_the_reader_saved_under_a_handed_out_name_is_not_deleted(out):
+    _run(out, CHAPTER_RUN)
+    table = out / "ch" / "table.csv"
+    table.unlink()
+    table.write_text("my own measurements, saved under the chapter's name")
+    folder = output_dir("ch", fresh=True)
+    assert table.read_text() == "my own measurements, saved under the chapter's name"
+    assert not (folder / "image.zarr").exists()  # the chapter's own entry is cleared
+    with pytest.raises(OutputFolderError, match="not replaced"):
+        output_path("ch", "table.csv")
+    assert table.read_text() == "my own measurements, saved under the chapter's name"
+
+
+def test_a_file_the_reader_added_to_a_handed_out_folder_keeps_the_folder(out):
+    _run(out, CHAPTER_RUN)
+    notes = out / "ch" / "image.zarr" / "my-notes.txt"
+    notes.write_text("annotations of the image")
+    output_dir("ch", fresh=True)
+    assert notes.read_text() == "annotations of the image"
+    assert not (out / "ch" / "table.csv").exists()
+
+
+def test_a_file_the_reader_saved_under_a_name_the_run_never_wrote_is_not_deleted(out):
+    _run(out, "output_dir('ch', fresh=True)\noutput_path('ch', 'result.csv')\n")  # handed out, never written
+    mine = out / "ch" / "result.csv"
+    mine.write_text("mine")
+    output_dir("ch", fresh=True)
+    assert mine.read_text() == "mine"
+
+
+def test_a_killed_run_leaves_what_it_had_not_recorded_and_the_next_run_says_so(out):
+    _run(out, "output_dir('ch', fresh=True)\n"
+              "output_path('ch', 'first.csv').write_text('1')\n"
+              "output_path('ch', 'second.csv').write_text('2')\n"  # this call records first.csv
+              "os._exit(0)\n")  # killed: no exit handlers, so second.csv is never recorded
+    output_dir("ch", fresh=True)
+    assert not (out / "ch" / "first.csv").exists()
+    assert (out / "ch" / "second.csv").read_text() == "2"
+    with pytest.raises(OutputFolderError, match="ended before it could record.*delete it yourself"):
+        output_path("ch", "second.csv")
+    assert (out / "ch" / "second.csv").read_text() == "2"
+
+
+def test_a_manifest_of_names_only_deletes_nothing(out):
+    import json
+
+    folder = output_dir("creating")
+    (folder / "heart.zarr").write_text("a file the manifest names, with no identity")
+    manifest = json.loads((folder / MARKER).read_text())
+    manifest["entries"] = ["heart.zarr"]
+    (folder / MARKER).write_text(json.dumps(manifest))
+    output_dir("creating", fresh=True)
+    assert (folder / "heart.zarr").is_file()
+
+
+def test_identities_are_recorded_after_each_notebook_cell(out):
+    IPython = pytest.importorskip("IPython")
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    was = workspace._WATCHING_CELLS
+    try:
+        workspace._WATCHING_CELLS = False
+        shell.run_cell("from data_helpers import output_path\n"
+                       "output_path('cells', 'a.txt').write_text('written in a cell')\n")
+        recorded = workspace._read_manifest(out / "cells")["entries"]["a.txt"]
+        assert recorded is not None and recorded["size"] == len("written in a cell")
+    finally:
+        if workspace._WATCHING_CELLS:
+            shell.events.unregister("post_run_cell", workspace._record_all_pending)
+        workspace._WATCHING_CELLS = was

@@ -1,18 +1,32 @@
 """Where chapters write their outputs: ``data/<name>/`` in the book's repository.
 
 Each chapter writes into a folder of its own under ``data/``. The rule is simple:
-**only what this package wrote is ever deleted.**
+**only what this package wrote is ever deleted**, and it is the first rule of the
+safety core (:mod:`data_helpers.safety`): an entry is deleted only when the
+folder's manifest names it and its kind, size and modification time are still
+those the manifest recorded (:func:`~data_helpers.safety.owned_entries`).
 
 - :func:`output_dir` creates the chapter's folder and a hidden manifest in it. The
   manifest records the folder it belongs to, so a copied or moved folder is not
   taken for the original.
 - :func:`output_path` hands out one entry of that folder (``data/<name>/<entry>``)
-  and records the entry's name in the manifest. If the entry exists and the
-  manifest lists it, it is removed first, so a notebook cell that writes it can be
-  run again. An entry that is not listed (a file you saved there) is never touched:
-  :func:`output_path` refuses instead.
-- ``output_dir(name, fresh=True)`` removes the entries the manifest lists, and
-  nothing else.
+  and records the entry's name in the manifest. The entry does not exist yet, so
+  its identity (:func:`~data_helpers.safety.entry_identity`) is recorded later, by
+  the process it was handed out to, each time that process next looks: at its next
+  call of :func:`output_dir` or :func:`output_path`, after each notebook cell (in
+  IPython or Jupyter), and when the process exits. What a handed-out name holds
+  while that process runs is taken to be what the chapter wrote there; what is
+  recorded last is the entry as the chapter left it.
+- ``output_dir(name, fresh=True)`` and :func:`output_path` delete an entry only if
+  it still matches its recorded identity. A file you saved under a handed-out name,
+  a file you added to a handed-out folder (which changes the folder's modification
+  time), a link, and any entry the manifest does not name are never deleted. An
+  entry whose identity was never recorded (its process was killed before it could
+  look again) is not deleted either: :func:`output_path` then refuses its name and
+  says so, and you delete or move it yourself.
+- Changes deep inside a handed-out folder that do not add, remove or rename one of
+  its direct children (a chunk file rewritten in place) do not change the folder's
+  identity: keep your own work out of ``data/<chapter>/``.
 - One process at a time uses a chapter's folder. The first call of
   :func:`output_dir` or :func:`output_path` takes a lock on it (``data/.<name>.lock``)
   that lasts as long as the process. A second notebook kernel, or a book build,
@@ -24,11 +38,13 @@ Each chapter writes into a folder of its own under ``data/``. The rule is simple
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -38,7 +54,7 @@ except ImportError:  # Windows: no advisory locks; folders are then not guarded 
     fcntl = None
 
 from data_helpers.errors import BookError
-from data_helpers.safety import UnsafePathError, open_lock_file
+from data_helpers.safety import UnsafePathError, entry_identity, open_lock_file, owned_entries
 
 __all__ = ["OutputFolderError", "display_path", "output_dir", "output_path", "repository_root"]
 
@@ -46,6 +62,8 @@ ENV_OUTPUT = "DATA_HELPERS_OUTPUT"
 MARKER = ".made-by-data_helpers"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HELD: dict[Path, int] = {}  # lock file -> open descriptor, for every folder this process holds
+_PENDING: dict[Path, set[str]] = {}  # folder -> entries handed out by this process, whose identity it records
+_WATCHING_CELLS = False  # whether an IPython post_run_cell hook records identities after each cell
 
 
 class OutputFolderError(BookError, RuntimeError):
@@ -142,7 +160,11 @@ def _identity(folder: Path) -> dict:
 
 
 def _read_manifest(folder: Path) -> dict | None:
-    """The manifest of ``folder``, or None if the folder is not one this package made."""
+    """The manifest of ``folder``, or None if the folder is not one this package made.
+
+    Its ``entries`` map each handed-out name to the identity recorded for it, or to None while none is
+    recorded. A manifest of the earlier form, a list of names, gives names with no recorded identity.
+    """
     marker = folder / MARKER
     if marker.is_symlink() or not marker.is_file():
         return None
@@ -150,22 +172,28 @@ def _read_manifest(folder: Path) -> dict | None:
         manifest = json.loads(marker.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+    if not isinstance(manifest, dict):
+        return None
+    entries = manifest.get("entries")
+    if isinstance(entries, list):
+        entries = dict.fromkeys(entries)  # names only: no identity recorded, so none of them is deleted
+    if not isinstance(entries, dict):
         return None
     identity = _identity(folder)
     if any(manifest.get(key) != value for key, value in identity.items()):
         return None  # copied, moved or forged: not ours
-    entries = manifest["entries"]
-    if not all(isinstance(e, str) and _NAME.fullmatch(e) and e != MARKER for e in entries):
+    if not all(isinstance(e, str) and _NAME.fullmatch(e) and e != MARKER and (r is None or isinstance(r, dict))
+               for e, r in entries.items()):
         return None
-    return manifest
+    return {**manifest, "entries": entries}
 
 
-def _write_manifest(folder: Path, entries: list[str]) -> None:
+def _write_manifest(folder: Path, entries: dict[str, dict | None]) -> None:
     manifest = {
-        "about": "Made by data_helpers.output_dir. Only the entries listed here are ever deleted by it.",
+        "about": "Made by data_helpers.output_dir. An entry listed here is deleted by it only while its kind, "
+                 "size and modification time are those recorded here.",
         **_identity(folder),
-        "entries": sorted(set(entries)),
+        "entries": dict(sorted(entries.items())),
     }
     tmp = folder / f"{MARKER}.tmp-{uuid.uuid4().hex[:12]}"
     # a new file of its own: never written through a link or over a file planted at that name
@@ -173,6 +201,62 @@ def _write_manifest(folder: Path, entries: list[str]) -> None:
     with os.fdopen(fd, "w") as file:
         file.write(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, folder / MARKER)
+
+
+def _record_pending(folder: Path) -> dict | None:
+    """Record, in the manifest of ``folder``, the identity of each entry this process handed out there.
+
+    This process is the one that writes those entries, so what they hold now is what it wrote. An entry
+    not written yet stays without identity. Returns the manifest as it is afterwards (None if the folder
+    is not ours).
+    """
+    manifest = _read_manifest(folder)
+    if manifest is None:
+        return None
+    entries = manifest["entries"]
+    changed = False
+    for name in sorted(_PENDING.get(folder, ())):
+        if name not in entries:
+            continue  # no longer listed (a fresh start dropped it): nothing to record
+        try:
+            seen = entry_identity(folder / name)
+        except OSError:
+            continue  # not written yet, or already removed
+        if entries[name] != seen:
+            entries[name] = seen
+            changed = True
+    if changed:
+        _write_manifest(folder, entries)
+    return manifest
+
+
+def _record_all_pending(*_: object) -> None:
+    """Record the identities of all entries this process handed out (at exit, or after a notebook cell).
+
+    Never raises: a folder that is gone or no longer ours is skipped.
+    """
+    for folder in list(_PENDING):
+        with contextlib.suppress(OSError, ValueError):
+            _record_pending(folder)
+
+
+atexit.register(_record_all_pending)
+
+
+def _watch_cells() -> None:
+    """In IPython (a notebook kernel), record the identities after each cell as well as at exit.
+
+    A kernel that is killed runs no exit handlers; after this, only the entries written by the cell that
+    was running then stay without identity.
+    """
+    global _WATCHING_CELLS
+    if _WATCHING_CELLS or "IPython" not in sys.modules:
+        return
+    with contextlib.suppress(Exception):  # an IPython without events: identities are recorded at exit only
+        shell = sys.modules["IPython"].get_ipython()
+        if shell is not None:
+            shell.events.register("post_run_cell", _record_all_pending)
+            _WATCHING_CELLS = True
 
 
 def _remove(path: Path) -> None:
@@ -186,12 +270,14 @@ def _forget_held_in_child() -> None:
     """In a forked child: close the inherited lock descriptors, so the lock ends with the process that took it.
 
     A forked child still uses the folder while its parent holds it (see :func:`_hold`), but a child that
-    outlives its parent must not keep the folder locked in the name of a process that is gone.
+    outlives its parent must not keep the folder locked in the name of a process that is gone. The entries
+    the parent handed out are recorded by the parent, not by the child.
     """
     for fd in _HELD.values():
         with contextlib.suppress(OSError):
             os.close(fd)
     _HELD.clear()
+    _PENDING.clear()  # the parent records what it handed out; the child records only what it hands out
 
 
 if hasattr(os, "register_at_fork"):
@@ -294,6 +380,12 @@ def _managed(name: str) -> tuple[Path, dict]:
     return folder, manifest
 
 
+def _ours(folder: Path, entries: dict[str, dict | None]) -> set[str]:
+    """The listed entries of ``folder`` that may be deleted: rule 1 of :mod:`data_helpers.safety`."""
+    recorded = {name: seen for name, seen in entries.items() if seen is not None}
+    return set(owned_entries(folder, recorded, strict=False))
+
+
 def output_dir(name: str, fresh: bool = False) -> Path:
     """Return the output folder ``data/<name>`` of a chapter, creating it.
 
@@ -304,7 +396,10 @@ def output_dir(name: str, fresh: bool = False) -> Path:
         ``-`` and ``.``; no path separators.
     fresh
         Remove the entries that :func:`output_path` handed out in this folder
-        before, so a re-run starts clean. Files you put there yourself stay.
+        and that are still as this package left them (same kind, size and
+        modification time as recorded), so a re-run starts clean. Files you put
+        there yourself stay, and so does an entry you replaced or changed, or
+        one whose identity was never recorded (see the module's notes).
 
     Returns
     -------
@@ -337,12 +432,13 @@ def output_dir(name: str, fresh: bool = False) -> Path:
         )
     parent.mkdir(parents=True, exist_ok=True)
     _hold(parent, name)
+    _record_all_pending()
     try:
         folder.mkdir()
     except FileExistsError:
         pass  # an existing folder: ours only if its manifest says so
     else:
-        _write_manifest(folder, [])
+        _write_manifest(folder, {})
         return folder
     if fresh:
         manifest = _read_manifest(folder)
@@ -352,18 +448,31 @@ def output_dir(name: str, fresh: bool = False) -> Path:
                 f"from elsewhere), so it is not emptied. Move its contents elsewhere, or pick "
                 f"another name."
             )
-        for entry in manifest["entries"]:
+        entries = manifest["entries"]
+        ours = _ours(folder, entries)
+        for entry in sorted(ours):
             _remove(folder / entry)
-        _write_manifest(folder, [])
+        # kept listed: only entries present whose identity was never recorded, so output_path can say why
+        # it refuses their names; a changed entry is yours from now on, like any file the manifest never named
+        left = {entry: None for entry, seen in entries.items()
+                if entry not in ours and seen is None and os.path.lexists(folder / entry)}
+        _PENDING.pop(folder, None)
+        _write_manifest(folder, left)
     return folder
 
 
 def output_path(name: str, entry: str) -> Path:
     """Return ``data/<name>/<entry>``, ready to be written, and record it as this package's.
 
-    If the entry exists from an earlier run (it is listed in the folder's
-    manifest), it is removed first, so the cell that writes it can run again.
-    An existing entry that was not handed out by this function is never touched.
+    If the entry exists from an earlier run and is still as this package left
+    it (it is listed in the folder's manifest with the kind, size and
+    modification time it has now), it is removed first, so the cell that writes
+    it can run again. Any other existing entry is never touched: a file you
+    saved there, or saved under this name, or changed since.
+
+    The entry's identity is recorded by this process once it has been written:
+    at the next call of :func:`output_dir` or :func:`output_path`, after each
+    notebook cell, and at exit.
 
     Parameters
     ----------
@@ -383,8 +492,8 @@ def output_path(name: str, entry: str) -> Path:
         If ``name`` or ``entry`` is not a plain name.
     OutputFolderError
         If the folder was not made by :func:`output_dir`, if another running
-        process is using it, or if ``entry`` exists but was not made through this
-        function (your own file: nothing is deleted).
+        process is using it, or if ``entry`` exists but cannot be shown to be
+        what this package wrote there (nothing is deleted then).
 
     Examples
     --------
@@ -397,13 +506,30 @@ def output_path(name: str, entry: str) -> Path:
     if entry == MARKER:
         raise ValueError(f"{entry!r} is reserved for the folder's manifest; pick another name.")
     folder, manifest = _managed(name)
+    entries = manifest["entries"]
     target = folder / entry
-    if target.exists() or target.is_symlink():
-        if entry not in manifest["entries"]:
+    if os.path.lexists(target):
+        if entry not in entries:
             raise OutputFolderError(
                 f"{name}/{entry} exists but was not written through data_helpers, so it is "
                 f"not replaced. Move or rename it, or choose another entry name."
             )
+        if entries[entry] is None:
+            raise OutputFolderError(
+                f"{name}/{entry} exists, but the run it was handed out to ended before it could record "
+                f"what it wrote there (a kernel that was killed), so it cannot be told from a file of "
+                f"yours and is not replaced. If it is that run's output, delete it yourself; otherwise "
+                f"move or rename it. Then run again."
+            )
+        if entry not in _ours(folder, {entry: entries[entry]}):
+            raise OutputFolderError(
+                f"{name}/{entry} was written through data_helpers, but its kind, size or modification "
+                f"time changed since (you saved or changed something there), so it is not replaced. "
+                f"Move or rename it, or choose another entry name."
+            )
         _remove(target)
-    _write_manifest(folder, [*manifest["entries"], entry])
+    entries[entry] = None
+    _write_manifest(folder, entries)
+    _PENDING.setdefault(folder, set()).add(entry)
+    _watch_cells()
     return target
