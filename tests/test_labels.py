@@ -407,3 +407,99 @@ def test_broken_parent_metadata_gives_a_clear_error(tmp_path, cells, edit, match
 def test_an_image_path_that_is_no_path_gives_a_clear_error(cells):
     with pytest.raises(OmeZarrError, match="image_path must be"):
         write_labels(3, "cells", cells)
+
+
+# -- the safety rules: leftovers of a killed run, and the labels group never without its metadata ------------
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+class _Killed(BaseException):
+    pass
+
+
+def _killed_write_labels(monkeypatch, image, cells, pid, kind):
+    """What a write_labels killed just before its commit leaves: its staging folder, owned by ``pid``."""
+    from data_helpers import labels as labels_module
+    from data_helpers import safety
+
+    monkeypatch.setattr(labels_module, "_commit", lambda *a: (_ for _ in ()).throw(_Killed()))
+    monkeypatch.setattr(labels_module, "remove_staging", lambda staging: None)  # a killed process cleans nothing
+    with pytest.raises(_Killed):
+        write_labels(image, "cells", cells)
+    monkeypatch.undo()
+    (staging,) = image.glob(".labels.partial-*")
+    owner = json.loads((staging / safety.STAGING_OWNER).read_text())
+    (staging / safety.STAGING_OWNER).write_text(json.dumps({**owner, "pid": pid, "started": 1.0, "kind": kind}))
+    assert (staging / "cells" / "0").is_dir() and not (image / "labels").exists()
+    return staging
+
+
+@pytest.mark.parametrize("kind", ["labels", "ome-zarr"])  # as recorded now, and by earlier versions
+def test_a_killed_write_labels_is_cleaned_by_the_next_writer(tmp_path, cells, monkeypatch, kind):
+    image = _image(tmp_path)
+    staging = _killed_write_labels(monkeypatch, image, cells, _dead_pid(), kind)
+    with pytest.warns(RuntimeWarning, match=r"removed \.labels\.partial-.*no longer running"):
+        write_labels(image, "cells", cells)
+    assert not staging.exists()
+    assert not [p.name for p in image.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("case", ["running", "foreign entry in the label", "two labels"])
+def test_a_write_labels_staging_that_is_running_or_not_ours_stays(tmp_path, cells, monkeypatch, case, recwarn):
+    import os as _os
+
+    image = _image(tmp_path)
+    staging = _killed_write_labels(monkeypatch, image, cells, _os.getpid() if case == "running" else _dead_pid(),
+                                   "labels")
+    if case == "running":
+        from data_helpers import safety
+
+        owner = json.loads((staging / safety.STAGING_OWNER).read_text())
+        (staging / safety.STAGING_OWNER).write_text(json.dumps({**owner, **safety._this_process()}))
+    elif case == "foreign entry in the label":
+        (staging / "cells" / "notes.txt").write_text("mine")
+    else:
+        (staging / "nuclei").mkdir()
+    before = _snapshot(staging)
+    write_labels(image, "cells", cells)
+    assert _snapshot(staging) == before
+    assert not [w for w in recwarn if "no longer running" in str(w.message)]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_adding_a_label_replaces_the_group_metadata_in_one_rename(tmp_path, cells, monkeypatch, version):
+    """Readers always find the labels group: its metadata file is never moved away, removed or re-created."""
+    import shutil
+
+    image = _image(tmp_path, version=version)
+    write_labels(image, "a", cells)
+    meta = image / "labels" / (".zattrs" if version == "0.4" else "zarr.json")
+    calls = []
+
+    def recording(name, real):
+        def call(*args, **kwargs):
+            calls.append((name, *[os.fspath(a) if isinstance(a, (str, os.PathLike)) else a for a in args[:2]]))
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("rename", "replace", "unlink", "remove", "link"):
+        monkeypatch.setattr(os, name, recording(name, getattr(os, name)))
+    monkeypatch.setattr(shutil, "rmtree", recording("rmtree", shutil.rmtree))
+    monkeypatch.setattr(shutil, "move", recording("move", shutil.move))
+    write_labels(image, "b", (cells > 0).astype(np.uint8))
+    monkeypatch.undo()
+    touching = [c for c in calls if str(meta) in c[1:]]
+    assert len(touching) == 1 and touching[0][0] == "replace" and touching[0][2] == str(meta), touching
+    assert not [c for c in calls if c[0] in ("rmtree", "rename") and str(image / "labels") == c[1]]
+    group = json.loads(meta.read_text())
+    assert (group if version == "0.4" else group["attributes"]["ome"])["labels"] == ["a", "b"]
+    assert sorted(p.name for p in (image / "labels").iterdir() if p.name.startswith(".")) == (
+        [".zattrs", ".zgroup"] if version == "0.4" else [])

@@ -301,3 +301,95 @@ def test_make_staging_records_its_writer_and_kind(tmp_path):
     assert staging.parent == tmp_path / "sub" and safety._STAGING_NAME.fullmatch(staging.name)
     with pytest.raises(ValueError, match="kind"):
         make_staging(tmp_path / "v.tif", kind="other")
+
+
+@pytest.mark.parametrize(("kind", "content"), [
+    ("labels", {"zarr.json": "f", "cells/zarr.json": "f", "cells/0/c/0/0/0": "f", "cells/_rechunk.zarr/x": "f"}),
+    ("ome-zarr", {"zarr.json": "f", "0/c/0/0/0": "f", "_rechunk.zarr/zarr.json": "f"}),
+    ("metadata", {"zarr.json": "f"}),
+    ("tiff", {"x.tif": "f", "x.tif.made-by-data_helpers-export.json": "f"}),
+])
+def test_staging_of_every_writer_kind_is_recognised_when_its_writer_died(tmp_path, kind, content):
+    staging = tmp_path / ".labels.partial-0123456789ab"
+    for rel in content:
+        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+        (staging / rel).write_text("{}")
+    (staging / safety.STAGING_OWNER).write_text(json.dumps({"writer": "data_helpers", "pid": dead_pid(),
+                                                            "started": 1.0, "kind": kind}))
+    with pytest.warns(RuntimeWarning, match="no longer running"):
+        assert remove_stale_staging(tmp_path) == [staging]
+
+
+@pytest.mark.parametrize(("kind", "content"), [
+    ("labels", {"zarr.json": "f", "cells/0/c": "d", "nuclei/0/c": "d"}),  # one label image per staging
+    ("labels", {"zarr.json": "f", "cells/notes.txt": "f"}),
+    ("labels", {"zarr.json": "f", "cells": "f"}),
+    ("metadata", {"zarr.json": "f", ".zattrs": "f"}),
+    ("metadata", {"notes.txt": "f"}),
+    ("ome-zarr", {"zarr.json": "d"}),
+    ("ome-zarr", {"cells/0": "d"}),  # a label image, but the target is not labels/
+])
+def test_staging_holding_more_than_its_kind_writes_stays(tmp_path, kind, content, recwarn):
+    name = ".img.ome.zarr.partial-0123456789ab" if kind == "ome-zarr" else ".labels.partial-0123456789ab"
+    staging = tmp_path / name
+    for rel, what in content.items():
+        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+        (staging / rel).mkdir() if what == "d" else (staging / rel).write_text("{}")
+    (staging / safety.STAGING_OWNER).write_text(json.dumps({"writer": "data_helpers", "pid": dead_pid(),
+                                                            "started": 1.0, "kind": kind}))
+    assert remove_stale_staging(tmp_path) == []
+    assert staging.is_dir() and not [w for w in recwarn if "no longer running" in str(w.message)]
+
+
+def test_replace_own_file_is_one_rename_of_a_file_still_as_recorded(tmp_path, monkeypatch):
+    meta = tmp_path / "zarr.json"
+    meta.write_text('{"a": 1}')
+    recorded = entry_identity(meta)
+    calls = []
+
+    def recording(name, real):
+        def call(*args, **kwargs):
+            calls.append((name, *[os.fspath(a) for a in args[:2]]))
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("rename", "replace", "unlink", "remove", "link"):
+        monkeypatch.setattr(os, name, recording(name, getattr(os, name)))
+    new = safety.replace_own_file(meta, b'{"a": 2}', recorded)
+    monkeypatch.undo()
+    touching = [c for c in calls if str(meta) in c[1:]]
+    assert len(touching) == 1 and touching[0][0] == "replace" and touching[0][2] == str(meta), calls
+    assert meta.read_bytes() == b'{"a": 2}' and identity_matches(meta, new)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zarr.json"]  # no staging, no lock left
+
+
+@pytest.mark.parametrize("change", ["edited", "replaced by a link", "removed"])
+def test_replace_own_file_refuses_a_file_that_changed(tmp_path, change):
+    meta = tmp_path / "zarr.json"
+    meta.write_text('{"a": 1}')
+    recorded = entry_identity(meta)
+    other = tmp_path / "other.json"
+    other.write_text("theirs")
+    if change == "edited":
+        meta.write_text('{"a": 10}')
+    elif change == "replaced by a link":
+        meta.unlink()
+        meta.symlink_to(other)
+    else:
+        meta.unlink()
+    with pytest.raises(NotOursError, match="not the file this package wrote"):
+        safety.replace_own_file(meta, b"{}", recorded)
+    assert other.read_text() == "theirs"
+    assert (meta.read_text() == '{"a": 10}') if change == "edited" else True
+    assert not os.path.lexists(meta) if change == "removed" else True
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["other.json"] + ([] if change == "removed"
+                                                                                  else ["zarr.json"]))
+
+
+def test_replace_own_file_checks_its_arguments(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="group metadata"):
+        safety.replace_own_file(tmp_path / "notes.txt", b"", entry_identity(tmp_path / "notes.txt"))
+    (tmp_path / "zarr.json").write_text("{}")
+    with pytest.raises(ValueError, match="bytes"):
+        safety.replace_own_file(tmp_path / "zarr.json", "{}", entry_identity(tmp_path / "zarr.json"))

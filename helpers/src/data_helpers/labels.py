@@ -50,17 +50,17 @@ from data_helpers.reading import level_transform, multiscale_axes
 from data_helpers.safety import (  # the safety rules of every writer: see data_helpers.safety
     _GROUP_METADATA,
     MARKER_KEY,
-    STAGING_OWNER,
     UnsafePathError,
     _commit,
     _read_attrs,
-    _swap_entries,
     _Target,
     commit_lock,
+    entry_identity,
     is_plain_name,
     make_staging,
     path_inside,
     remove_staging,
+    replace_own_file,
 )
 
 __all__ = ["LABEL_VERSIONS", "write_labels"]
@@ -314,6 +314,7 @@ def _add_to_labels_group(labels_dir: Path, version: str, name: str) -> None:
         if name in names:
             return
         file = labels_dir / (".zattrs" if zarr_format == 2 else "zarr.json")
+        recorded = entry_identity(file)  # the replace below checks that the file is still the one read here
         document = json.loads(file.read_text(encoding="utf-8"))
         attrs = document if zarr_format == 2 else document.setdefault("attributes", {})
         ours = list(attrs[MARKER_KEY]["labels"]) + [name]
@@ -322,15 +323,8 @@ def _add_to_labels_group(labels_dir: Path, version: str, name: str) -> None:
             document = {**document, **new}
         else:
             attrs.update({k: ({**attrs.get(k, {}), **v} if k == "ome" else v) for k, v in new.items()})
-        # the new metadata goes through staging and replaces only the group's own metadata file
-        staging = make_staging(labels_dir)
-        try:
-            (staging / STAGING_OWNER).unlink()
-            (staging / file.name).write_text(json.dumps(document, indent=2), encoding="utf-8")
-            _swap_entries(staging, labels_dir, [file.name])
-        except BaseException:
-            remove_staging(staging)
-            raise
+        # one rename replaces the group's own metadata file, so readers always find the group
+        replace_own_file(file, json.dumps(document, indent=2).encode("utf-8"), recorded, lock=False)
 
 
 def _validate_staged(staging: Path, name: str) -> None:
@@ -480,7 +474,7 @@ def write_labels(
 
 def _write_new_group(request, plan, parent: OmeZarrImage, labels_dir: Path, name: str, written) -> OmeZarrImage:
     """Write ``labels/`` with its list and the one label image, in staging, then move it into place at once."""
-    staging = make_staging(labels_dir)
+    staging = make_staging(labels_dir, kind="labels")
     try:
         zarr.create_group(staging, zarr_format=request.zarr_format,
                           attributes=_labels_group_attrs(parent.version, [name], [name]))

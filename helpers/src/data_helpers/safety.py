@@ -48,7 +48,7 @@ from data_helpers.errors import BookError
 __all__ = [
     "MARKER_KEY", "NotOursError", "NotWritableError", "UnsafePathError", "commit_lock", "entry_identity",
     "identity_matches", "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside", "remove_stale_staging",
-    "remove_staging", "rename_noreplace",
+    "remove_staging", "rename_noreplace", "replace_own_file",
 ]
 
 MARKER_KEY = "data_helpers"  # an attribute or manifest key: this package wrote the entries it names
@@ -639,6 +639,73 @@ def _swap_entries(staging: Path, path: Path, replace: Sequence[str]) -> None:
     staging.rmdir()
 
 
+def replace_own_file(path: str | os.PathLike, content: bytes, recorded: Mapping[str, object], *,
+                     lock: bool = True) -> dict:
+    """Replace a file this package wrote by ``content`` in one rename, so that readers never miss it.
+
+    ``content`` is written into a staging folder beside ``path`` (:func:`make_staging`, kind
+    ``"metadata"``); then, under the commit lock of ``path`` (:func:`commit_lock`), the file is checked
+    to still be the one ``recorded`` (:func:`identity_matches`) and replaced by a single
+    :func:`os.replace`. A reader sees the old file or the new one, never no file. This is the one
+    replacing rename the safety rules allow: the file it replaces is shown to be ours first.
+
+    Parameters
+    ----------
+    path
+        A regular file that this package wrote, e.g. a group's ``zarr.json``; its name must be a
+        group metadata name (``zarr.json``, ``.zattrs``, ``.zgroup``).
+    content
+        The new bytes.
+    recorded
+        The file's identity as this package recorded it (:func:`entry_identity`).
+    lock
+        Take the commit lock of ``path``. Pass ``False`` only while holding a commit lock that
+        guards the file already (the lock of the folder it is in).
+
+    Returns
+    -------
+    dict
+        The identity of the new file (record it to replace the file again later).
+
+    Raises
+    ------
+    NotOursError
+        If the file is no longer the one recorded (changed, replaced, removed, or a link); nothing
+        is replaced then.
+    ValueError
+        If ``path`` is not named like group metadata, or ``content`` is not bytes.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from data_helpers.safety import entry_identity, replace_own_file
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "zarr.json"
+    >>> _ = f.write_text("{}")
+    >>> new = replace_own_file(f, b'{"node_type": "group"}', entry_identity(f))
+    >>> f.read_text(), new["size"]
+    ('{"node_type": "group"}', 22)
+    """
+    path = Path(path)
+    if path.name not in (*_GROUP_METADATA[2], *_GROUP_METADATA[3]):
+        raise ValueError(f"replace_own_file replaces group metadata (zarr.json, .zattrs, .zgroup), not {path.name!r}.")
+    if not isinstance(content, (bytes, bytearray)):
+        raise ValueError(f"content must be bytes, got {type(content).__name__}; encode text first, e.g. "
+                         "json.dumps(doc).encode().")
+    staging = make_staging(path, kind="metadata")
+    try:
+        new = staging / path.name
+        new.write_bytes(bytes(content))
+        with commit_lock(path) if lock else contextlib.nullcontext():
+            if not identity_matches(path, recorded):
+                raise NotOursError(f"{path} is not the file this package wrote there (it was changed, replaced or "
+                                   "removed since), so it was not replaced. Check what changed it, then run again.")
+            os.replace(new, path)  # the one step readers see: the old file, then the new one
+            identity = entry_identity(path)
+    finally:
+        remove_staging(staging)
+    return identity
+
+
 @contextlib.contextmanager
 def commit_lock(path: str | os.PathLike):
     """Hold ``.<name>.lock`` next to ``path`` while committing to it; a lock left by a process that died is removed.
@@ -699,16 +766,68 @@ def _not_writable(target: Path, error: OSError) -> NotWritableError:
                             "chapter's output folder, your home folder).")
 
 
-def _staging_content_ok(kind: str) -> Callable[[os.DirEntry], bool] | None:
-    """What a staging folder of ``kind`` may hold, entry by entry; None for a kind this package does not know."""
+_STAGING_KINDS = ("ome-zarr", "labels", "metadata", "tiff")
+
+
+def _is_metadata_file(entry: os.DirEntry) -> bool:
+    return entry.name in (*_GROUP_METADATA[2], *_GROUP_METADATA[3]) and entry.is_file(follow_symlinks=False)
+
+
+def _image_staging_entry(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is one a staging image holds: group metadata, level folders, the rechunking copy."""
+    if entry.is_symlink():
+        return False
+    if entry.is_dir(follow_symlinks=False):
+        return entry.name.isdigit() or entry.name == "_rechunk.zarr"
+    return _is_metadata_file(entry)
+
+
+def _staging_content_ok(kind: str, staging_name: str = "") -> Callable[[list[os.DirEntry]], bool] | None:
+    """What a staging folder of ``kind`` may hold (a test of its list of entries); None for an unknown kind.
+
+    - ``"ome-zarr"`` (``write_ome_zarr``, the converters, a label image added to an existing ``labels/``):
+      group metadata, numbered level folders and ``_rechunk.zarr``;
+    - ``"labels"`` (``write_labels`` making ``labels/``): group metadata and one folder of a plain name
+      that holds what an ``"ome-zarr"`` staging folder holds (the label image);
+    - ``"metadata"`` (:func:`replace_own_file`): one group metadata file;
+    - ``"tiff"`` (``ome_zarr_to_tiff``): TIFF files and an export manifest.
+
+    A staging folder recorded as ``"ome-zarr"`` whose target is named ``labels`` is read as ``"labels"``
+    (``write_labels`` once recorded its new labels group so).
+    """
+
+    def others(entries: list[os.DirEntry]) -> list[os.DirEntry]:
+        return [e for e in entries if e.name != _STAGING_OWNER]
+
+    def image(entries: list[os.DirEntry]) -> bool:
+        return all(_image_staging_entry(e) for e in others(entries))
+
+    def labels(entries: list[os.DirEntry]) -> bool:
+        folders = [e for e in others(entries) if not _is_metadata_file(e)]
+        if len(folders) > 1:
+            return False
+        for e in folders:
+            if not is_plain_name(e.name) or e.is_symlink() or not e.is_dir(follow_symlinks=False):
+                return False
+            with os.scandir(e.path) as inside:
+                if not all(_image_staging_entry(c) for c in inside):
+                    return False
+        return True
+
+    def metadata(entries: list[os.DirEntry]) -> bool:
+        return len(others(entries)) <= 1 and all(_is_metadata_file(e) for e in others(entries))
+
+    def tiff(entries: list[os.DirEntry]) -> bool:
+        return all(e.is_file(follow_symlinks=False) and (_TIFF_NAME.fullmatch(e.name) is not None
+                                                         or e.name.endswith(".made-by-data_helpers-export.json"))
+                   for e in others(entries))
+
     if kind == "ome-zarr":
-        allowed = {_STAGING_OWNER, "_rechunk.zarr", *_GROUP_METADATA[2], *_GROUP_METADATA[3]}
-        return lambda e: e.name in allowed or e.name.isdigit()
-    if kind == "tiff":
-        return lambda e: e.name == _STAGING_OWNER or (_TIFF_NAME.fullmatch(e.name) is not None
-                                                      and e.is_file(follow_symlinks=False)) \
-            or e.name.endswith(".made-by-data_helpers-export.json") and e.is_file(follow_symlinks=False)
-    return None
+        match = _STAGING_NAME.fullmatch(staging_name)
+        if match is not None and match["target"] == "labels":
+            return lambda entries: image(entries) or labels(entries)
+        return image
+    return {"labels": labels, "metadata": metadata, "tiff": tiff}.get(kind)
 
 
 def make_staging(target: str | os.PathLike, kind: str = "ome-zarr") -> Path:
@@ -723,7 +842,9 @@ def make_staging(target: str | os.PathLike, kind: str = "ome-zarr") -> Path:
         Where the result will go.
     kind
         What the staging folder will hold, so a later clean-up knows its entries: ``"ome-zarr"``
-        (group metadata and array folders) or ``"tiff"`` (TIFF files and an export manifest).
+        (group metadata and level folders), ``"labels"`` (a new ``labels/`` group: its metadata and
+        one label image), ``"metadata"`` (one group metadata file, see :func:`replace_own_file`) or
+        ``"tiff"`` (TIFF files and an export manifest).
 
     Raises
     ------
@@ -741,7 +862,7 @@ def make_staging(target: str | os.PathLike, kind: str = "ome-zarr") -> Path:
     """
     target = Path(target)
     if _staging_content_ok(kind) is None:
-        raise ValueError(f"kind={kind!r}; use 'ome-zarr' or 'tiff'.")
+        raise ValueError(f"kind={kind!r}; use one of {', '.join(map(repr, _STAGING_KINDS))}.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -812,10 +933,11 @@ def remove_stale_staging(folder: str | os.PathLike) -> list[Path]:
         owner = _read_owner(path / _STAGING_OWNER)
         if owner is None or _owner_alive(owner):
             continue
-        allowed = _staging_content_ok(owner.get("kind", "ome-zarr"))
+        allowed = _staging_content_ok(owner.get("kind", "ome-zarr"), entry.name)
         try:
-            if allowed is None or not all(allowed(child) for child in os.scandir(path)):
-                continue
+            with os.scandir(path) as children:
+                if allowed is None or not allowed(list(children)):
+                    continue
             shutil.rmtree(path)
         except OSError:
             continue
