@@ -389,6 +389,9 @@ def test_a_manifest_of_names_only_deletes_nothing(out):
     (folder / MARKER).write_text(json.dumps(manifest))
     output_dir("creating", fresh=True)
     assert (folder / "heart.zarr").is_file()
+    with pytest.raises(OutputFolderError, match="recorded names only"):
+        output_path("creating", "heart.zarr")
+    assert (folder / "heart.zarr").read_text() == "a file the manifest names, with no identity"
 
 
 def test_identities_are_recorded_after_each_notebook_cell(out):

@@ -517,9 +517,10 @@ def output_path(name: str, entry: str) -> Path:
         if entries[entry] is None:
             raise OutputFolderError(
                 f"{name}/{entry} exists, but the run it was handed out to ended before it could record "
-                f"what it wrote there (a kernel that was killed), so it cannot be told from a file of "
-                f"yours and is not replaced. If it is that run's output, delete it yourself; otherwise "
-                f"move or rename it. Then run again."
+                f"what it wrote there (a kernel that was killed, or a run of a data_helpers older than "
+                f"this rule, which recorded names only), so it cannot be told from a file of yours and is "
+                f"not replaced. If it is that run's output, delete it yourself; otherwise move or rename "
+                f"it. Then run again."
             )
         if entry not in _ours(folder, {entry: entries[entry]}):
             raise OutputFolderError(
