@@ -395,18 +395,12 @@ def test_a_manifest_of_names_only_deletes_nothing(out):
 
 
 def test_identities_are_recorded_after_each_notebook_cell(out):
-    IPython = pytest.importorskip("IPython")
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()
-    was = workspace._WATCHING_CELLS
-    try:
-        workspace._WATCHING_CELLS = False
-        shell.run_cell("from data_helpers import output_path\n"
-                       "output_path('cells', 'a.txt').write_text('written in a cell')\n")
-        recorded = workspace._read_manifest(out / "cells")["entries"]["a.txt"]
-        assert recorded is not None and recorded["size"] == len("written in a cell")
-    finally:
-        if workspace._WATCHING_CELLS:
-            shell.events.unregister("post_run_cell", workspace._record_all_pending)
-        workspace._WATCHING_CELLS = was
+    pytest.importorskip("IPython")
+    _run(out, "from IPython.testing.globalipapp import get_ipython\n"
+              "shell = get_ipython()\n"
+              "shell.run_cell(\"from data_helpers import output_path\\n\"\n"
+              "               \"output_path('cells', 'a.txt').write_text('written in a cell')\")\n"
+              "os._exit(0)\n")  # a killed kernel: neither a next call nor the exit handlers record a.txt
+    recorded = workspace._read_manifest(out / "cells")["entries"]["a.txt"]
+    assert recorded is not None and recorded["size"] == len("written in a cell")
+    assert output_dir("cells", fresh=True) and not (out / "cells" / "a.txt").exists()
