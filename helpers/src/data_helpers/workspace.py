@@ -163,7 +163,7 @@ def _read_manifest(folder: Path) -> dict | None:
     """The manifest of ``folder``, or None if the folder is not one this package made.
 
     Its ``entries`` map each handed-out name to the identity recorded for it, or to None while none is
-    recorded. A manifest of the earlier form, a list of names, gives names with no recorded identity.
+    recorded. Entries given as a list of names give names with no recorded identity.
     """
     marker = folder / MARKER
     if marker.is_symlink() or not marker.is_file():
