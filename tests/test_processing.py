@@ -115,3 +115,21 @@ def test_local_client_without_a_started_cluster_says_what_to_run(monkeypatch):
     monkeypatch.setattr(processing, "_CURRENT", {})
     with pytest.raises(RuntimeError, match="run the cell that calls start_local_cluster"):
         local_client()
+
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_store_deleted_after_opening_raises_instead_of_reading_fill_values(tmp_path, zarr_format):
+    import shutil
+
+    from data_helpers.storeaccess import StoreAccessError
+
+    root = zarr.open_group(tmp_path / "g.zarr", mode="w", zarr_format=zarr_format)
+    root.create_array("0", shape=(64, 64), chunks=(32, 32), dtype=np.uint8, fill_value=7)[:32, :32] = 1
+    store = ReadCountingStore(zarr.storage.LocalStore(tmp_path / "g.zarr", read_only=True))
+    array = zarr.open_array(store, path="0", mode="r")
+    values = array[:]  # three chunks never written: their fill value, no error
+    assert (values[:32, :32] == 1).all() and (values[32:] == 7).all()
+    shutil.rmtree(tmp_path / "g.zarr" / "0")
+    with pytest.raises(StoreAccessError, match="deleted after it was opened"):
+        array[:]

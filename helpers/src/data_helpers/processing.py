@@ -12,7 +12,8 @@ needs the cluster still works when a reader runs it again after the cell that
 closed it.
 
 :class:`ReadCountingStore` wraps a Zarr store and counts the chunks read from
-it, to measure what a computation really reads.
+it, to measure what a computation really reads. A chunk read after its array
+was deleted raises an error instead of reading as the fill value.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["ReadCountingStore", "close_local_cluster", "local_client", "start_local_cluster"]
 
 
+_METADATA_NAMES = ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata")
+
+
 class ReadCountingStore(WrapperStore):
     """A Zarr store that counts every read of a chunk (any key but metadata) from the store it wraps.
 
@@ -46,6 +50,12 @@ class ReadCountingStore(WrapperStore):
     ----------
     reads
         Reads per key (``"c/0/1/1"``); ``sum(reads.values())`` is the number of reads.
+
+    Raises
+    ------
+    StoreAccessError
+        When a chunk is missing and so is the array's metadata (``zarr.json`` or ``.zarray``):
+        the array was deleted after it was opened, and zarr would read its chunks as fill values.
 
     Examples
     --------
@@ -68,19 +78,45 @@ class ReadCountingStore(WrapperStore):
         return type(self)(store, self.reads)
 
     def _count(self, key: str) -> None:
-        name = key.rsplit("/", 1)[-1]
-        if name not in ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"):
+        if key.rsplit("/", 1)[-1] not in _METADATA_NAMES:
             self.reads[key] += 1
+
+    async def _check_not_deleted(self, key: str) -> None:
+        """Raise if a missing chunk is missing because the whole array was deleted after opening."""
+        if key.rsplit("/", 1)[-1] in _METADATA_NAMES:
+            return
+        folders = key.split("/")[:-1]
+        if "c" in folders:  # Zarr 3: the array's zarr.json sits beside its c/ folder
+            at = len(folders) - folders[::-1].index("c") - 1
+            candidates = ["/".join([*folders[:at], "zarr.json"])]
+        else:  # Zarr 2: the array's .zarray, in the chunk's folder or one above it
+            candidates = ["/".join([*folders[:i], ".zarray"]) for i in range(len(folders), -1, -1)]
+        for candidate in candidates:
+            if await self._store.exists(candidate):
+                return  # a chunk never written: the fill value is right
+        from data_helpers.storeaccess import StoreAccessError
+
+        raise StoreAccessError(
+            f"the array read through this store has no {candidates[0]} any more: it was deleted after it "
+            f"was opened, and its chunks would read as fill values. Run the cell that writes it again, "
+            f"then the cell that opens it, then this one.")
 
     async def get(self, key, prototype, byte_range=None):  # noqa: D102 (as zarr's Store.get)
         self._count(key)
-        return await self._store.get(key, prototype, byte_range)
+        value = await self._store.get(key, prototype, byte_range)
+        if value is None:
+            await self._check_not_deleted(key)
+        return value
 
     async def get_partial_values(self, prototype, key_ranges):  # noqa: D102
         key_ranges = list(key_ranges)
         for key, _ in key_ranges:
             self._count(key)
-        return await self._store.get_partial_values(prototype, key_ranges)
+        values = await self._store.get_partial_values(prototype, key_ranges)
+        for (key, _), value in zip(key_ranges, values):
+            if value is None:
+                await self._check_not_deleted(key)
+        return values
 
 _CURRENT: dict[str, Any] = {}
 # The settings of the last start_local_cluster call, for local_client to start the same cluster again.
