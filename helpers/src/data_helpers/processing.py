@@ -1,4 +1,4 @@
-"""A local dask cluster that cleans up after itself, for notebooks that run cells twice.
+"""A local dask cluster that cleans up after itself, for notebooks whose cells a reader runs again.
 
 A ``dask.distributed`` cluster is a set of processes: a scheduler and workers.
 Made by hand in a notebook cell, it is easy to leak: run the cell again and a
