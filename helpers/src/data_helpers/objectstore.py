@@ -16,11 +16,14 @@ the folder (``.env``, notes, a ``.DS_Store``) stays local and is listed in the
 report. Symbolic links are refused, never followed: a link inside an image could
 point at a private key, and the bucket may be public.
 
-Two uploads to one prefix cannot both succeed: the first object goes up with a
-conditional put (``If-None-Match: *``), which the store accepts only if the key is
-free, and the prefix is then listed; an upload that finds anything but its own
-first object there stops with :class:`FileExistsError`. Every other object is
-written the same conditional way, so no upload ever replaces an object.
+Of two uploads to one prefix, exactly one gets in. An upload first checks that the prefix
+is empty, then claims it with one object at a fixed key, :data:`UPLOAD_CLAIM`, put with a
+conditional put (``If-None-Match: *``), which the store accepts only if the key is free: the
+second upload's claim is refused at once with :class:`FileExistsError`. The winner lists the
+prefix once more (an upload that finished and released its claim in between has left its
+image there, and this upload then stops), writes the image, and at the end deletes its claim
+object, after checking that it still holds its own id, so the finished prefix holds only the
+image. Every object is written the same conditional way, so no upload ever replaces an object.
 """
 
 from __future__ import annotations
@@ -30,12 +33,16 @@ import math
 import os
 import re
 import stat
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_helpers.omezarr import OmeZarrError
 
-__all__ = ["UploadReport", "upload_ome_zarr"]
+__all__ = ["UPLOAD_CLAIM", "UploadReport", "upload_ome_zarr"]
+
+#: The key, under the image's prefix, of the object that claims the prefix while an upload runs.
+UPLOAD_CLAIM = ".data_helpers-upload-claim"
 
 _METADATA = frozenset({"zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"})
 
@@ -275,48 +282,76 @@ def upload_ome_zarr(folder: str | os.PathLike, url: str, *, storage_options: dic
     # metadata deepest first: each level's array metadata before the image's root metadata
     meta = sorted(plan.metadata, key=lambda k: (-k.count("/"), k))
     order = sorted(plan.chunks) + meta
-    _refuse_existing(fs, root, url, mine=set())
-    n_bytes = 0
-    # The first object claims the prefix: a conditional put fails if its key is taken, and
-    # the listing after it shows any other upload that claimed the prefix earlier.
-    first = order[0]
+    _refuse_existing(fs, root, url)
+    claim = _claim(fs, root, url)
     try:
-        n_bytes += _put(fs, folder, root, [first], url)
-    except FileExistsError as err:
-        raise FileExistsError(f"{url} was claimed by another upload: its first object, {first}, appeared after "
-                              f"this upload checked that the prefix was free. Nothing was written or "
-                              f"replaced; upload to a new prefix.") from err
-    _refuse_existing(fs, root, url, mine={f"{root}/{first}"}, claimed=True)
-    batch, size = [], 0
-    for key in sorted(plan.chunks)[1:] if plan.chunks else []:  # the chunks, many at once (s3fs puts a dict of objects concurrently)
-        batch.append(key)
-        size += (folder / key).stat().st_size
-        if size >= BATCH_BYTES:
+        _refuse_existing(fs, root, url, claim=claim)
+        n_bytes = 0
+        batch, size = [], 0
+        for key in sorted(plan.chunks):  # the chunks, many at once (s3fs puts a dict of objects concurrently)
+            batch.append(key)
+            size += (folder / key).stat().st_size
+            if size >= BATCH_BYTES:
+                n_bytes += _put(fs, folder, root, batch, url)
+                batch, size = [], 0
+        if batch:
             n_bytes += _put(fs, folder, root, batch, url)
-            batch, size = [], 0
-    if batch:
-        n_bytes += _put(fs, folder, root, batch, url)
-    for key in meta:  # then the metadata, one by one, in order
-        if key != first:
+        for key in meta:  # then the metadata, one by one, in order
             n_bytes += _put(fs, folder, root, [key], url)
+    finally:
+        _release(fs, claim)
     return UploadReport(url=url, n_objects=len(order), n_bytes=n_bytes, metadata_last=tuple(meta),
                         skipped=tuple(plan.skipped))
 
 
-def _refuse_existing(fs, root: str, url: str, *, mine: set[str], claimed: bool = False) -> None:
+@dataclass(frozen=True)
+class _Claim:
+    key: str
+    token: bytes
+
+
+def _claim(fs, root: str, url: str) -> _Claim:
+    """Put the claim object of ``root`` only if no other upload holds it; it names this upload."""
+    token = json.dumps({"writer": "data_helpers", "upload": uuid.uuid4().hex, "pid": os.getpid()}).encode()
+    claim = _Claim(f"{root}/{UPLOAD_CLAIM}", token)
+    try:
+        fs.pipe({claim.key: token}, mode="create")
+    except FileExistsError:
+        raise FileExistsError(f"{url} is being written by another upload (it holds the claim object "
+                              f"{UPLOAD_CLAIM}), so this upload stopped before writing anything. Upload to a new "
+                              f"prefix, or wait for the other upload and check what it wrote.") from None
+    return claim
+
+
+def _release(fs, claim: _Claim) -> None:
+    """Delete this upload's claim object, only if it still holds this upload's id."""
+    fs.invalidate_cache(claim.key.rsplit("/", 1)[0])
+    try:
+        if fs.cat_file(claim.key) != claim.token:
+            return  # not this upload's claim any more: another writer's object is never deleted
+    except FileNotFoundError:
+        return
+    fs.rm_file(claim.key)
+
+
+def _refuse_existing(fs, root: str, url: str, *, claim: _Claim | None = None) -> None:
     fs.invalidate_cache(root)
     try:
-        existing = [k for k in fs.find(root) if k not in mine]
+        existing = [k for k in fs.find(root) if claim is None or k != claim.key]
     except FileNotFoundError:
         existing = []
     if not existing:
         return
-    if claimed:
-        first = sorted(mine)[0]
-        fs.rm_file(first)  # the one object this upload wrote; another upload holds the prefix
-        raise FileExistsError(f"{url} is being written by another upload (it holds {len(existing)} objects "
-                              f"this upload did not write, e.g. {existing[0]}), so this upload stopped "
-                              f"after its first object, which it removed again. Upload to a new prefix.")
+    if claim is not None:
+        raise FileExistsError(f"{url} was written by another upload while this one started (it holds "
+                              f"{len(existing)} objects this upload did not write, e.g. {existing[0]}), so this "
+                              f"upload stopped before writing anything but its claim, which it removed again. "
+                              f"Upload to a new prefix.")
+    if f"{root}/{UPLOAD_CLAIM}" in existing:
+        raise FileExistsError(f"{url} is claimed by another upload (it holds the claim object {UPLOAD_CLAIM} "
+                              f"and {len(existing) - 1} other objects), so this upload wrote nothing. Upload to a "
+                              f"new prefix; if no upload is running (one was killed), delete the prefix's objects "
+                              f"yourself first.")
     raise FileExistsError(f"{url} already holds {len(existing)} objects. An object store has no atomic "
                           f"rename, so an image cannot be replaced in one step: upload to a new prefix, "
                           f"or delete the old objects first.")
