@@ -117,7 +117,7 @@ def test_orthogonal_views_read_scale_and_units_from_the_path(anisotropic):
     assert zx.get_aspect() == 1.0  # equal aspect in physical space: not squashed
     np.testing.assert_array_equal(yx.images[0].get_array(), volume[3])
     np.testing.assert_array_equal(zy.images[0].get_array(), volume[:, :, 35])
-    assert yx.get_title() == "z = 12 micrometer"
+    assert yx.get_title() == "z = 12 µm"
 
 
 def test_level_one_has_its_own_scale_and_translation(anisotropic):
@@ -255,7 +255,7 @@ from data_helpers.plotting import (  # noqa: E402
 
 #: The width in CSS px the book's theme gives a figure on a 390 px phone (measured in
 #: tests/test_browser.py, which checks the built pages themselves).
-PHONE_FIGURE_CSS_PX = 350
+PHONE_FIGURE_CSS_PX = 342
 
 
 def test_smallest_text_px_counts_only_drawn_text():

@@ -293,7 +293,8 @@ def _orthogonal_axes(width: float, height: float, depth: float) -> tuple[Any, li
     """
     import matplotlib.pyplot as plt
 
-    fig_height = PAGE_WIDTH * (height + depth) / (width + height) + 1.2
+    # the panels share the page width with the axis labels and the colour bar (about 1.6 in)
+    fig_height = (PAGE_WIDTH - 1.6) * (height + depth) / (width + height) + 1.4
     fig = plt.figure(figsize=(PAGE_WIDTH, min(9.0, max(3.0, fig_height))), layout="constrained")
     grid = fig.add_gridspec(2, 2, width_ratios=(width, height), height_ratios=(height, depth))
     panels = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]
@@ -389,7 +390,7 @@ def show_slices(
 _NON_SPATIAL = {"t": "time", "c": "channel"}
 _DEFAULT_AXES = ("t", "c", "z", "y", "x")
 PROJECTIONS = ("max", "mean", "min")
-#: Symbols for the montage's panel titles, which have a third of the page width each.
+#: Unit symbols for panel titles, which have a third or half of the page width each.
 _UNIT_SYMBOLS = {"nanometer": "nm", "micrometer": "µm", "millimeter": "mm", "centimeter": "cm",
                  "meter": "m", "millisecond": "ms", "second": "s"}
 
@@ -814,8 +815,9 @@ def orthogonal_views(
         image = _panel(ax, view, plane, row_axis, col_axis, cmap, limits, chunk_grid, grid_color)
         if fixed is not None:
             position = view.translation[fixed] + where[fixed] * view.scale[fixed]
-            ax.set_title(f"{view.axes[fixed]} = {position:.4g} {view.units[fixed] or ''}".rstrip())
-    fig.colorbar(image, ax=axes, shrink=0.8, label="intensity")
+            unit = view.units[fixed] or ""
+            ax.set_title(f"{view.axes[fixed]} = {position:.4g} {_UNIT_SYMBOLS.get(unit, unit)}".rstrip())
+    fig.colorbar(image, ax=axes, shrink=0.7, label="intensity")
     if title:
         fig.suptitle(title)
     return fig
