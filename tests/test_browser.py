@@ -367,6 +367,67 @@ def test_exercise_solutions_are_hidden_and_toggle(site, browser, name, path, tit
     context.close()
 
 
+#: The smallest text a figure may show, in CSS px, at each page width (the house style).
+FIGURE_TEXT_MIN_CSS_PX = {390: 9, 1280: 12}
+
+
+def _made_by_matplotlib(png: bytes) -> bool:
+    return b"tEXtSoftware\x00Matplotlib" in png[:4096]
+
+
+@pytest.mark.parametrize("width", sorted(FIGURE_TEXT_MIN_CSS_PX))
+@pytest.mark.parametrize(("name", "path", "title", "has_code"), CHAPTER_PAGES, ids=[p[0] for p in CHAPTER_PAGES])
+def test_figure_text_is_legible(site, browser, name, path, title, has_code, width):
+    """Every figure's smallest text shows at 9 CSS px or more on a 390 px phone, and 12 at 1280 px.
+
+    The size comes from the PNG itself: the book's kernels record each figure's smallest text
+    in image pixels (data_helpers.plotting.recorded_text_px), and the page scales the image by
+    its displayed width over its natural width.
+    """
+    from data_helpers.plotting import recorded_text_px
+
+    context, page = _open(site, browser, path, width, 844 if width < 500 else 900)
+    # Solutions and hidden outputs are shown at the same width once opened: open them all.
+    page.evaluate(
+        """() => {
+            document.querySelectorAll('details').forEach(d => { d.open = true; });
+            document.querySelectorAll('.toggle-hidden').forEach(el => el.classList.remove('toggle-hidden'));
+        }"""
+    )
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_load_state("networkidle")
+    images = page.evaluate(
+        """() => [...document.querySelectorAll('article img')].map(img => ({
+            src: new URL(img.currentSrc || img.src).pathname, natural: img.naturalWidth,
+            shown: img.getBoundingClientRect().width}))"""
+    )
+    context.close()
+    small, unrecorded, checked = [], [], 0
+    for image in images:
+        if "/_images/" not in image["src"] or not image["src"].endswith(".png"):
+            continue
+        png = (HTML / image["src"].lstrip("/")).read_bytes()
+        if not _made_by_matplotlib(png):
+            continue  # a screenshot: its text is the program's own, not drawn by the book
+        text_px = recorded_text_px(png)
+        if text_px is None:
+            unrecorded.append(image["src"])
+            continue
+        assert image["shown"] > 0, f"{path}: {image['src']} is not shown at {width} px"
+        css_px = text_px * image["shown"] / image["natural"]
+        checked += 1
+        if css_px < FIGURE_TEXT_MIN_CSS_PX[width]:
+            small.append(f"{image['src']}: {css_px:.1f} CSS px ({text_px:g} px in a {image['natural']} px image "
+                         f"shown {image['shown']:.0f} px wide)")
+    assert not unrecorded, (
+        f"{path}: figures without their smallest text size (draw them after use_book_style()): {unrecorded}"
+    )
+    assert checked or not any("/_images/" in i["src"] for i in images), f"{path}: no figure was checked"
+    assert not small, (
+        f"{path}: figure text below {FIGURE_TEXT_MIN_CSS_PX[width]} CSS px at {width} px: " + "; ".join(small)
+    )
+
+
 def test_report_outside_hosts():
     """Write which outside hosts the pages would load from (all blocked in these tests) into data/."""
     REPORT.parent.mkdir(parents=True, exist_ok=True)
