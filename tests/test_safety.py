@@ -393,3 +393,38 @@ def test_replace_own_file_checks_its_arguments(tmp_path):
     (tmp_path / "zarr.json").write_text("{}")
     with pytest.raises(ValueError, match="bytes"):
         safety.replace_own_file(tmp_path / "zarr.json", "{}", entry_identity(tmp_path / "zarr.json"))
+
+
+def test_read_no_follow_reads_a_plain_file(tmp_path):
+    (tmp_path / "0" / "c").mkdir(parents=True)
+    (tmp_path / "0" / "c" / "0").write_bytes(b"chunk")
+    assert safety.read_no_follow(tmp_path, "0/c/0") == b"chunk"
+
+
+@pytest.mark.parametrize("case", ["file is a link", "folder is a link", "a fifo", "a folder"])
+def test_read_no_follow_refuses_links_and_other_entries(tmp_path, case):
+    secret = tmp_path / "outside"
+    (secret / "c").mkdir(parents=True)
+    (secret / "c" / "0").write_bytes(b"PRIVATE")
+    image = tmp_path / "image"
+    (image / "0").mkdir(parents=True)
+    if case == "file is a link":
+        (image / "0" / "c").mkdir()
+        (image / "0" / "c" / "0").symlink_to(secret / "c" / "0")
+    elif case == "folder is a link":
+        (image / "0" / "c").symlink_to(secret / "c")
+    elif case == "a fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes here")
+        (image / "0" / "c").mkdir()
+        os.mkfifo(image / "0" / "c" / "0")  # a read that blocked would hang: it is refused instead
+    else:
+        (image / "0" / "c" / "0").mkdir(parents=True)
+    with pytest.raises(OSError):
+        safety.read_no_follow(image, "0/c/0")
+
+
+@pytest.mark.parametrize("relative", ["../outside/c/0", "/etc/passwd", "0//c", "", "./0"])
+def test_read_no_follow_refuses_a_path_out_of_the_folder(tmp_path, relative):
+    with pytest.raises(UnsafePathError):
+        safety.read_no_follow(tmp_path, relative)

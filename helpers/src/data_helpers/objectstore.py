@@ -32,12 +32,12 @@ import json
 import math
 import os
 import re
-import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_helpers.omezarr import OmeZarrError
+from data_helpers.safety import read_no_follow  # rule 4: never read through a link
 
 __all__ = ["UPLOAD_CLAIM", "UploadReport", "upload_ome_zarr"]
 
@@ -180,30 +180,6 @@ def _plan_upload(folder: Path) -> _Plan:
 def _is_node(directory: Path) -> bool:
     return any((directory / name).is_file() and not (directory / name).is_symlink()
                for name in ("zarr.json", ".zarray", ".zgroup", ".zattrs"))
-
-
-def _read_no_follow(folder: Path, key: str) -> bytes:
-    """Read ``folder/key`` without following a link in any part of ``key``; only regular files."""
-    parts = key.split("/")
-    nofollow = getattr(os, "O_NOFOLLOW", 0)
-    if not nofollow or os.open not in os.supports_dir_fd:  # no dir_fd (Windows): check, then open
-        path = folder.joinpath(*parts)
-        if any(folder.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts))):
-            raise OSError(f"{key} is a symbolic link")
-        return path.read_bytes()
-    fds = []
-    try:
-        fds.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY))
-        for part in parts[:-1]:
-            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=fds[-1]))
-        fd = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=fds[-1])
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise OSError(f"{key} is not a regular file")
-            return handle.read()
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 def upload_ome_zarr(folder: str | os.PathLike, url: str, *, storage_options: dict | None = None) -> UploadReport:
@@ -362,7 +338,7 @@ def _put(fs, folder: Path, root: str, keys: list[str], url: str) -> int:
     data = {}
     for key in keys:
         try:
-            data[f"{root}/{key}"] = _read_no_follow(folder, key)
+            data[f"{root}/{key}"] = read_no_follow(folder, key)
         except OSError as err:
             raise OmeZarrError(f"could not read {key} of {folder} as a plain file ({err}); it changed during "
                                f"the upload (a link or another kind of entry took its place). The objects "

@@ -14,14 +14,17 @@ Every function that writes files (:func:`~data_helpers.write_ome_zarr`, ``write_
    (:func:`make_staging`) and moved into place by a rename that refuses to replace an existing
    target (:func:`rename_noreplace`: ``renameat2(RENAME_NOREPLACE)`` where the system has it,
    else link-then-unlink for files and an exclusive ``mkdir`` for folders). Of two writers to one
-   new target exactly one gets in; the other gets :class:`FileExistsError`.
-3. **Leftovers.** A staging folder records its writer (process id and start time). A killed
-   writer's staging folder is removed by the next writer in the same folder once that process
-   is gone (:func:`remove_stale_staging`), and only if it holds only what a staging folder of
-   its kind holds. Its content is never used.
+   new target exactly one gets in; the other gets :class:`FileExistsError`. The one rename that
+   replaces is :func:`replace_own_file`: a group metadata file that readers must always find is
+   replaced in one :func:`os.replace`, after its identity is checked under the commit lock.
+3. **Leftovers.** A staging folder records its writer (process id and start time) and its kind
+   (``"ome-zarr"``, ``"labels"``, ``"metadata"`` or ``"tiff"``). A killed writer's staging folder
+   is removed by the next writer in the same folder once that process is gone
+   (:func:`remove_stale_staging`), and only if it holds only what a staging folder of its kind
+   holds. Its content is never used.
 4. **Links.** No writer follows a symbolic link out of the folder it was given
-   (:func:`path_inside`), and a lock file that is a link or a folder is refused
-   (:func:`open_lock_file`).
+   (:func:`path_inside`), no file is read through a link (:func:`read_no_follow`), and a lock file
+   that is a link or a folder is refused (:func:`open_lock_file`).
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ from data_helpers.errors import BookError
 
 __all__ = [
     "MARKER_KEY", "NotOursError", "NotWritableError", "UnsafePathError", "commit_lock", "entry_identity",
-    "identity_matches", "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside", "remove_stale_staging",
-    "remove_staging", "rename_noreplace", "replace_own_file",
+    "identity_matches", "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside",
+    "read_no_follow", "remove_stale_staging", "remove_staging", "rename_noreplace", "replace_own_file",
 ]
 
 MARKER_KEY = "data_helpers"  # an attribute or manifest key: this package wrote the entries it names
@@ -481,6 +484,63 @@ def open_lock_file(lock: str | os.PathLike) -> int:
     return fd
 
 
+def read_no_follow(folder: str | os.PathLike, relative: str) -> bytes:
+    """The bytes of the regular file ``folder/relative``, read without following a link in any part of ``relative``.
+
+    Each folder on the way is opened with ``O_NOFOLLOW`` relative to the one before it, so a link put in
+    place of a folder or of the file while it is read is refused rather than followed (where the system
+    has no ``dir_fd``, as on Windows, each part is checked, then the file is read).
+
+    Parameters
+    ----------
+    folder
+        The folder the file must be in.
+    relative
+        The file's path inside ``folder``, with ``/`` between its parts (``"0/c/0/0/0"``).
+
+    Raises
+    ------
+    UnsafePathError
+        If ``relative`` is not a relative path inside ``folder`` (absolute, or with a ``..`` or empty part).
+    OSError
+        If a part of the path is a link, or the file is not a regular file (a folder, a pipe, a device).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from data_helpers.safety import read_no_follow
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "0").mkdir(); _ = (d / "0" / "zarr.json").write_text("{}")
+    >>> read_no_follow(d, "0/zarr.json")
+    b'{}'
+    """
+    folder = Path(folder)
+    if not isinstance(relative, str) or not relative or relative.startswith("/") or "\0" in relative \
+            or os.path.isabs(relative) or any(part in ("", ".", "..") for part in relative.split("/")):
+        raise UnsafePathError(f"{relative!r:.120} is not a relative path inside {folder} (absolute, or with a "
+                              "'..', '.' or empty part); nothing was read. Give a path such as '0/c/0/0/0'.")
+    parts = relative.split("/")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    if not nofollow or os.open not in os.supports_dir_fd:  # no dir_fd (Windows): check, then open
+        path = folder.joinpath(*parts)
+        if any(folder.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts))):
+            raise OSError(f"{relative} is a symbolic link")
+        return path.read_bytes()
+    fds = []
+    try:
+        fds.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY))
+        for part in parts[:-1]:
+            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=fds[-1]))
+        fd = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=fds[-1])
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise OSError(f"{relative} is not a regular file")
+            return handle.read()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 # -- rule 2: commit without replacing ---------------------------------------------------------------------
 
 _RENAME_NOREPLACE = 1
@@ -687,7 +747,8 @@ def replace_own_file(path: str | os.PathLike, content: bytes, recorded: Mapping[
     """
     path = Path(path)
     if path.name not in (*_GROUP_METADATA[2], *_GROUP_METADATA[3]):
-        raise ValueError(f"replace_own_file replaces group metadata (zarr.json, .zattrs, .zgroup), not {path.name!r}.")
+        raise ValueError(f"replace_own_file replaces group metadata (zarr.json, .zattrs, .zgroup), not "
+                         f"{path.name!r}.")
     if not isinstance(content, (bytes, bytearray)):
         raise ValueError(f"content must be bytes, got {type(content).__name__}; encode text first, e.g. "
                          "json.dumps(doc).encode().")
