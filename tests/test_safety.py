@@ -428,3 +428,46 @@ def test_read_no_follow_refuses_links_and_other_entries(tmp_path, case):
 def test_read_no_follow_refuses_a_path_out_of_the_folder(tmp_path, relative):
     with pytest.raises(UnsafePathError):
         safety.read_no_follow(tmp_path, relative)
+
+
+def killed_while_committing(folder: Path, lock_pid: int, names_staging: bool = True) -> Path:
+    """A writer killed under its commit lock, after removing its staging's owner record for the final rename."""
+    staging = make_staging(folder / "img.ome.zarr")
+    (staging / "0" / "c").mkdir(parents=True)
+    (staging / "zarr.json").write_text("{}")
+    lock = folder / ".img.ome.zarr.lock"
+    with commit_lock(folder / "img.ome.zarr", staging=staging):
+        record = json.loads(lock.read_text())
+    assert record["staging"] == staging.name and record["kind"] == "ome-zarr"
+    record = {**record, "pid": lock_pid, "started": 1.0}
+    if not names_staging:
+        record["staging"] = ".img.ome.zarr.partial-0123456789ab"
+    lock.write_text(json.dumps(record))
+    (staging / safety.STAGING_OWNER).unlink()
+    return staging
+
+
+def test_staging_killed_while_committing_is_cleaned_through_its_commit_lock(tmp_path):
+    staging = killed_while_committing(tmp_path, dead_pid())
+    with pytest.warns(RuntimeWarning, match="no longer running"):
+        make_staging(tmp_path / "other.ome.zarr")  # the next writer in the folder, to any target
+    assert not staging.exists()
+
+
+def test_a_dead_commit_lock_is_removed_after_the_staging_it_names(tmp_path):
+    staging = killed_while_committing(tmp_path, dead_pid())
+    with pytest.warns(RuntimeWarning, match="no longer running"):
+        with commit_lock(tmp_path / "img.ome.zarr"):
+            pass
+    assert not staging.exists() and not (tmp_path / ".img.ome.zarr.lock").exists()
+
+
+@pytest.mark.parametrize("case", ["the lock's writer runs", "the lock names another staging"])
+def test_staging_without_owner_record_stays_unless_a_dead_lock_names_it(tmp_path, case, recwarn):
+    staging = killed_while_committing(tmp_path, os.getpid() if case == "the lock's writer runs" else dead_pid(),
+                                      names_staging=case != "the lock names another staging")
+    if case == "the lock's writer runs":
+        lock = tmp_path / ".img.ome.zarr.lock"
+        lock.write_text(json.dumps({**json.loads(lock.read_text()), **safety._this_process()}))
+    assert remove_stale_staging(tmp_path) == []
+    assert staging.is_dir() and not [w for w in recwarn if "no longer running" in str(w.message)]

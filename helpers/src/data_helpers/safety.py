@@ -635,7 +635,7 @@ def _commit(staging: Path, target: _Target, written: Sequence[str]) -> None:
     stays complete.
     """
     path = target.path
-    with commit_lock(path):
+    with commit_lock(path, staging=staging):  # the lock's record stands for the staging's owner record from here
         (staging / _STAGING_OWNER).unlink()
         if target.state == "new":
             try:
@@ -768,8 +768,17 @@ def replace_own_file(path: str | os.PathLike, content: bytes, recorded: Mapping[
 
 
 @contextlib.contextmanager
-def commit_lock(path: str | os.PathLike):
+def commit_lock(path: str | os.PathLike, *, staging: str | os.PathLike | None = None):
     """Hold ``.<name>.lock`` next to ``path`` while committing to it; a lock left by a process that died is removed.
+
+    Parameters
+    ----------
+    path
+        The target of the commit.
+    staging
+        The staging folder being committed (from :func:`make_staging`). The lock then records its name
+        and kind, so that the staging folder stays recognisable for :func:`remove_stale_staging` after
+        its own owner record is removed for the final rename.
 
     Raises
     ------
@@ -800,6 +809,7 @@ def commit_lock(path: str | os.PathLike):
                                       "it, then run again.") from None
             owner = _read_owner(lock)
             if attempt == 1 and owner is not None and not _owner_alive(owner):
+                remove_stale_staging(path.parent)  # a staging folder this lock stands for goes first
                 lock.unlink(missing_ok=True)
                 warnings.warn(f"removed {lock.name} next to {path}: the lock of a write by process {owner['pid']}, "
                               "which is no longer running.", RuntimeWarning, stacklevel=5)
@@ -810,8 +820,13 @@ def commit_lock(path: str | os.PathLike):
                                   "run it again once that write has finished.") from None
         except PermissionError as error:
             raise _not_writable(path, error) from None
+    record = _this_process()
+    if staging is not None:
+        staging = Path(staging)
+        staging_owner = _read_owner(staging / _STAGING_OWNER) or {}
+        record.update(staging=staging.name, kind=staging_owner.get("kind", "ome-zarr"))
     with os.fdopen(fd, "w") as file:
-        file.write(json.dumps(_this_process()) + "\n")
+        file.write(json.dumps(record) + "\n")
     try:
         yield
     finally:
@@ -964,7 +979,8 @@ def remove_stale_staging(folder: str | os.PathLike) -> list[Path]:
 
     A staging folder is removed only if all of this holds: its name is ``.<name>.partial-<12 hex
     digits>``, it is a real folder (not a link), it holds an owner record that this package wrote
-    naming a process that has ended (or whose process id now belongs to a later process), and it
+    naming a process that has ended (or whose process id now belongs to a later process; a folder
+    whose record was removed for its commit counts when the commit lock of its target names it), and it
     holds only entries a staging folder of its recorded kind holds. Each removal is reported with a
     :class:`RuntimeWarning`. A staging folder of a running writer is never touched.
 
@@ -992,6 +1008,11 @@ def remove_stale_staging(folder: str | os.PathLike) -> list[Path]:
             continue
         path = Path(entry.path)
         owner = _read_owner(path / _STAGING_OWNER)
+        if owner is None and not os.path.lexists(path / _STAGING_OWNER):
+            # a writer killed while committing: the commit lock of its target names this folder instead
+            held = _read_owner(folder / f".{match['target']}.lock")
+            if held is not None and held.get("staging") == entry.name:
+                owner = held
         if owner is None or _owner_alive(owner):
             continue
         allowed = _staging_content_ok(owner.get("kind", "ome-zarr"), entry.name)
