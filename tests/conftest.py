@@ -58,7 +58,7 @@ STRICT = os.environ.get("TEXTBOOK_STRICT", "") == "1"
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "notebooks: runs every chapter's cells twice in one kernel (slow; needs the sample data)"
+        "markers", "notebooks: runs each chapter, then each of its sections again, last first, in one kernel (slow; needs the sample data)"
     )
 
 

@@ -1184,7 +1184,9 @@ def read_ome_metadata(path: str | os.PathLike, storage_options: dict | None = No
         attrs = _read_attrs(root)
         zarr_format = 3 if (root / "zarr.json").is_file() else 2
     if attrs is None:
-        raise FileNotFoundError(f"{root} holds no Zarr metadata (zarr.json, .zattrs or .zgroup); is this the image folder?")
+        shown = root if isinstance(root, str) else display_path(root)
+        raise FileNotFoundError(f"{shown} holds no Zarr metadata (zarr.json, .zattrs or .zgroup); is this the image "
+                                f"folder? If a chapter wrote it, run the cell that writes it again.")
     if zarr_format == 3:
         ome = attrs.get("ome")
         if not isinstance(ome, dict) or "multiscales" not in ome:
