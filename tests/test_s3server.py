@@ -104,6 +104,7 @@ def test_upload_ome_zarr_writes_the_root_metadata_last_and_never_replaces(tmp_pa
     import numpy as np
 
     from data_helpers import InvalidOmeZarrError, open_ome_zarr, upload_ome_zarr, write_ome_zarr
+    from data_helpers.objectstore import UPLOAD_CLAIM
 
     volume = np.arange(32 * 32 * 40, dtype=np.uint16).reshape(32, 32, 40)
     local = tmp_path / "img.ome.zarr"
@@ -111,7 +112,11 @@ def test_upload_ome_zarr_writes_the_root_metadata_last_and_never_replaces(tmp_pa
     with LocalS3Server("upl") as s3:
         s3.clear_requests()
         report = upload_ome_zarr(local, "s3://upl/img.ome.zarr", storage_options=s3.storage_options())
-        puts = [p for m, p, _ in s3.requests if m == "PUT"]
+        writes = [(m, p) for m, p, _ in s3.requests if m in ("PUT", "POST", "DELETE")]
+        claim = f"/upl/img.ome.zarr/{UPLOAD_CLAIM}"  # the prefix is claimed while the image is written
+        assert writes[0] == ("PUT", claim) and writes[-1] == ("DELETE", claim), writes
+        puts = [p for m, p in writes[1:-1] if m == "PUT"]
+        assert len(puts) == len(writes) - 2
         assert puts[-1] == "/upl/img.ome.zarr/zarr.json"  # the image appears only when complete
         assert all("/c/" in p for p in puts[: -len(report.metadata_last)])
         assert report.n_objects == len(puts) == sum(1 for p in local.rglob("*") if p.is_file())
