@@ -1092,7 +1092,7 @@ def ome_zarr_to_tiff(
                   "offset": list(offset), "shape": list(shape),
                   "files": {n: entry_identity(staging / n) for n in names}}
         (staging / EXPORT_MANIFEST).write_text(json.dumps(record, indent=1))
-        with commit_lock(target):
+        with commit_lock(target, staging=staging):  # the lock stands for the owner record from here
             (staging / STAGING_OWNER).unlink()
             if multipage:
                 _commit_file(staging, target, replace)
