@@ -50,7 +50,7 @@ from data_helpers.errors import BookError
 
 __all__ = [
     "MARKER_KEY", "NotOursError", "NotWritableError", "UnsafePathError", "commit_lock", "entry_identity",
-    "identity_matches", "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside",
+    "identity_matches", "is_plain_name", "make_staging", "open_lock_file", "owned_entries", "path_inside", "pid_running",
     "read_no_follow", "remove_stale_staging", "remove_staging", "rename_noreplace", "replace_own_file",
 ]
 
@@ -1072,6 +1072,25 @@ def _read_owner(file: Path) -> dict | None:
     return owner
 
 
+def pid_running(pid: int) -> bool:
+    """Whether a process with this id exists (POSIX; one we may not signal counts as running).
+
+    Examples
+    --------
+    >>> import os
+    >>> from data_helpers.safety import pid_running
+    >>> pid_running(os.getpid())
+    True
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _owner_alive(owner: dict) -> bool:
     """Whether the process that wrote ``owner`` is still running (unknown counts as running)."""
     pid, started = owner["pid"], owner["started"]
@@ -1081,15 +1100,7 @@ def _owner_alive(owner: dict) -> bool:
     try:
         import psutil
     except ImportError:
-        if os.name != "posix":
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
+        return os.name != "posix" or pid_running(pid)
     if not psutil.pid_exists(pid):
         return False
     now = _process_start(pid)

@@ -54,7 +54,7 @@ except ImportError:  # Windows: no advisory locks; folders are then not guarded 
     fcntl = None
 
 from data_helpers.errors import BookError
-from data_helpers.safety import UnsafePathError, entry_identity, open_lock_file, owned_entries
+from data_helpers.safety import UnsafePathError, entry_identity, open_lock_file, owned_entries, pid_running
 
 __all__ = ["OutputFolderError", "display_path", "output_dir", "output_path", "repository_root"]
 
@@ -316,16 +316,6 @@ def _processes_with_open(lock: Path) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def _hold(parent: Path, name: str) -> None:
     """Lock ``parent/name`` for this process, or say which running process is using it and what to do.
 
@@ -351,7 +341,7 @@ def _hold(parent: Path, name: str) -> None:
         holders = _processes_with_open(lock)  # the processes that have the lock open hold it
         if recorded in holders:
             holders = [recorded]
-        elif not holders and recorded is not None and _alive(recorded):
+        elif not holders and recorded is not None and pid_running(recorded):
             holders = [recorded]
         who = f"pid {', '.join(map(str, holders))}" if holders else "a process that could not be identified"
         raise OutputFolderError(
