@@ -898,14 +898,19 @@ def _own_files(target: Path, multipage: bool) -> tuple[list[str], dict]:
     return names, files
 
 
+def _commit_new(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``, which must not exist; one made meanwhile by someone else wins."""
+    try:
+        rename_noreplace(source, target)
+    except FileExistsError:
+        raise FileExistsError(f"{target} was created by someone else while this export ran, so this export was "
+                              "discarded; nothing was replaced.") from None
+
+
 def _commit_planes(staging: Path, target: Path, replace: bool) -> None:
     """Move a folder of planes from ``staging`` to ``target``; an earlier export there goes only if it is ours."""
     if not replace or not os.path.lexists(target):  # nothing there (an earlier export removed meanwhile)
-        try:
-            rename_noreplace(staging, target)
-        except FileExistsError:
-            raise FileExistsError(f"{target} was created by someone else while this export ran, so this export was "
-                                  "discarded; nothing was replaced.") from None
+        _commit_new(staging, target)
         return
     names, files = _own_files(target, multipage=False)  # again, now that the commit lock is held
     aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
@@ -932,11 +937,7 @@ def _commit_planes(staging: Path, target: Path, replace: bool) -> None:
 def _commit_file(staging: Path, target: Path, replace: bool) -> None:
     """Move a multi-page file from ``staging`` to ``target``; an earlier export there goes only if it is ours."""
     if not replace or not os.path.lexists(target):  # nothing there (an earlier export removed meanwhile)
-        try:
-            rename_noreplace(staging / target.name, target)
-        except FileExistsError:
-            raise FileExistsError(f"{target} was created by someone else while this export ran, so this export was "
-                                  "discarded; nothing was replaced.") from None
+        _commit_new(staging / target.name, target)
         return
     _, files = _own_files(target, multipage=True)  # again, now that the commit lock is held
     aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
